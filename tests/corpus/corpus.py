@@ -1,0 +1,119 @@
+"""Reads `../shared/corpus/manifest.tsv` and lays a case out on disk so the loader can load it.
+
+Used by `tests/corpus/test_corpus.py` and `bench/validate.py`. A case's neighbours (its
+`group`: files it includes or extends, its override base, its env files) are written at their
+original paths inside a temporary folder, as the corpus README describes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def shared_dir() -> Path | None:
+    """`../shared` beside the repository (or $STACKYARD_SHARED), when present."""
+    env = os.environ.get("STACKYARD_SHARED")
+    candidates = [Path(env)] if env else []
+    candidates.append(Path(__file__).resolve().parents[3] / "shared")
+    for candidate in candidates:
+        if (candidate / "corpus" / "manifest.tsv").is_file():
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class Case:
+    row: dict
+
+    @property
+    def id(self) -> str:
+        return self.row["id"]
+
+    @property
+    def category(self) -> str:
+        return self.row["category"]
+
+    @property
+    def scope(self) -> str:
+        return self.row["scope"]
+
+    @property
+    def role(self) -> str:
+        return self.row["role"]
+
+    @property
+    def expected_error(self) -> str:
+        return self.row["expected_error"]
+
+
+def load_manifest(shared: Path) -> list[Case]:
+    with open(shared / "corpus" / "manifest.tsv", newline="", encoding="utf-8") as handle:
+        return [Case(row) for row in csv.DictReader(handle, delimiter="\t")]
+
+
+def _layout_path(row: dict) -> str:
+    """Where a case's file goes: its original path; inline fixtures beside their test file."""
+    path = row["path"]
+    if "#" in path:
+        source, test = path.split("#", 1)
+        return os.path.join(os.path.dirname(source), "inline-" + re.sub(r"[^A-Za-z0-9_.-]", "_", test) + ".yaml")
+    return path
+
+
+def _env_path(row: dict, flattened: str) -> str:
+    """An env file's original path: its flattened name with `__` turned back into `/`."""
+    return flattened.replace("__", "/")
+
+
+def lay_out(case: Case, cases: list[Case], shared: Path, root: Path) -> list[str]:
+    """Write the case's group under `root`; returns the `-f` files to load, in order."""
+    group = [c for c in cases if c.row["group"] == case.row["group"]]
+    source_dir = shared / "corpus"
+    for member in group + [case]:
+        target = root / _layout_path(member.row)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((source_dir / member.row["file"]).read_bytes())
+        for flattened in filter(None, member.row["env_files"].split(",")):
+            flattened = flattened.strip()
+            stored = source_dir / "files" / member.row["source"] / flattened
+            if stored.is_file():
+                env_target = root / _env_path(member.row, flattened)
+                env_target.parent.mkdir(parents=True, exist_ok=True)
+                env_target.write_bytes(stored.read_bytes())
+    files = [_layout_path(case.row)]
+    if case.role == "override":
+        base = next((c for c in cases if c.id == case.row["group"]), None)
+        if base is not None and base.id != case.id:
+            files = [_layout_path(base.row)] + files
+    elif case.role == "multi-file-part":
+        prefix = re.sub(r"__\d+$", "", case.id)
+        parts = sorted((c for c in group if c.role == "multi-file-part" and re.sub(r"__\d+$", "", c.id) == prefix),
+                       key=lambda c: int(re.search(r"__(\d+)$", c.id).group(1)) if re.search(r"__(\d+)$", c.id) else 0)
+        files = [_layout_path(c.row) for c in parts] or files
+    return files
+
+
+def stub_environment(case: Case) -> dict[str, str]:
+    env = {"HOME": "/root", "PATH": "/usr/bin:/bin"}
+    for name in filter(None, (v.strip() for v in case.row["stubbed_vars"].split(","))):
+        env[name] = "x"
+    return env
+
+
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|`([^`]+)`")
+_DOTTED = re.compile(r"\b(?:services|networks|volumes|secrets|configs)\.[\w.\-\[\]]+")
+
+
+def expected_tokens(expected: str) -> list[str]:
+    """Keys or values an expected error names: quoted words, else the parts of dotted paths."""
+    tokens = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(expected)]
+    if tokens:
+        return tokens
+    for match in _DOTTED.finditer(expected):
+        parts = [p for p in re.split(r"[.\[\]]", match.group(0)) if p and not p.isdigit()]
+        tokens.extend(parts[1:] or parts)
+    return tokens
