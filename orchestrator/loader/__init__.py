@@ -104,6 +104,7 @@ def load_stack(options: LoadOptions) -> LoadResult:
     for layer in layers[1:]:
         document = merge(document, layer)
     apply_reset_tags(document)
+    _empty_sections_as_mappings(document)
     extends(document, report, files.load_extended, base_dir=_real_dir(ctx))
     _check_legacy_format(document, report)
     report.raise_if_errors()
@@ -320,6 +321,21 @@ def _real_dir(ctx: LoadContext):
         return ctx.base_dir(pos)
 
     return directory
+
+
+def _empty_sections_as_mappings(document: PMap) -> None:
+    """`services:` with nothing under it, or a service written as `web:` alone, is empty (as
+    Compose reads it), not null: later phases can rely on mappings."""
+    for kind in ("services", "networks", "volumes", "secrets", "configs"):
+        if kind in document and document[kind] is None:
+            document.put(kind, PMap(document.value_position(kind)), document.key_position(kind),
+                         document.value_position(kind))
+    services = document.get("services")
+    if isinstance(services, PMap):
+        for name, service in list(services.items()):
+            if service is None:
+                services.put(name, PMap(services.value_position(name)), services.key_position(name),
+                             services.value_position(name))
 
 
 def _check_legacy_format(document: PMap, report: Report) -> None:

@@ -4,9 +4,10 @@ Called by `loader.load_stack` for each loaded document, before override merge an
 `extends`. Each entry (`- path` or `{path, env_file, project_directory}`) is loaded as a
 project of its own: its own directory for relative paths, its own `.env`/`env_file` for
 interpolation, its own includes. Its services, networks, volumes, secrets and configs are
-then added to the including document. A resource defined on both sides differently is a
-conflict (an error naming both places); a file that includes itself, directly or not, is
-a cycle error that prints the chain.
+then added to the including document, whose own definitions of the same resources are laid
+over them. Two included files defining a resource differently is a conflict (an error naming
+both places); a file that includes itself, directly or not, is a cycle error that prints the
+chain.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from orchestrator.errors import Position, Report, format_path
+from orchestrator.loader.merge import merge
 from orchestrator.loader.tree import PList, PMap, plain, type_name
 
 RESOURCE_KINDS = ("services", "networks", "volumes", "secrets", "configs", "models")
@@ -74,7 +76,15 @@ def read_includes(document: PMap, report: Report, base_dir: str) -> list[Include
 
 def include(document: PMap, specs: list[IncludeSpec], load_project: LoadProject,
             chain: tuple[str, ...], report: Report) -> PMap:
-    """Merge every included project's resources into `document` (in place) and return it."""
+    """Add every included project's resources to `document` (in place) and return it.
+
+    The included resources are the base and the including file's own definitions are laid
+    over them with the override rules, so a local `!override`/`!reset` can fine-tune an
+    imported service. Two included projects that define the same resource differently are
+    a conflict; the same file included twice is not.
+    """
+    imported: dict[str, PMap] = {}
+    origin: dict[tuple[str, str], tuple[str, ...]] = {}
     for spec in specs:
         cycle = [p for p in spec.paths if p in chain]
         if cycle:
@@ -88,17 +98,24 @@ def include(document: PMap, specs: list[IncludeSpec], load_project: LoadProject,
             theirs = included.get(kind)
             if not isinstance(theirs, PMap):
                 continue
-            ours = document.get(kind)
-            if not isinstance(ours, PMap):
-                ours = PMap(theirs.pos)
-                document.put(kind, ours, spec.position, spec.position)
+            ours = imported.setdefault(kind, PMap(theirs.pos))
             for name in theirs:
-                if name in ours and plain(ours[name]) != plain(theirs[name]):
-                    report.error(ours.key_position(name), format_path((kind, name)),
-                                 f'{kind[:-1]} "{name}" conflicts with the one imported by include '
-                                 f"at {theirs.key_position(name)}", code="include-conflict")
+                if name in ours:
+                    if origin[(kind, name)] != spec.paths and plain(ours[name]) != plain(theirs[name]):
+                        report.error(theirs.key_position(name), format_path((kind, name)),
+                                     f'{kind[:-1]} "{name}" is defined differently by two included files '
+                                     f"(the other one at {ours.key_position(name)})", code="include-conflict")
                     continue
-                if name not in ours:
-                    ours.copy_entry(name, theirs)
+                ours.copy_entry(name, theirs)
+                origin[(kind, name)] = spec.paths
+    for kind, resources in imported.items():
+        local = document.get(kind)
+        if isinstance(local, PMap):
+            base, over = PMap(resources.pos), PMap(local.pos)
+            base.put(kind, resources)
+            over.put(kind, local)
+            resources = merge(base, over)[kind]
+        document.put(kind, resources, document.key_position(kind) if kind in document else None,
+                     document.value_position(kind) if kind in document else None)
     document.remove("include")
     return document

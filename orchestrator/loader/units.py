@@ -47,6 +47,8 @@ def parse_duration(value: str | int | float) -> int:
         raise ValueError(f"invalid duration {value!r}: expected a string like 10s")
     if isinstance(value, (int, float)):
         return int(Decimal(str(value)) * SECOND)
+    if not isinstance(value, str):
+        raise ValueError(f"invalid duration: expected a string like 10s, not {type(value).__name__}")
     text = value.strip()
     sign = 1
     if text[:1] in ("+", "-"):
@@ -111,6 +113,8 @@ def parse_bytes(value: str | int | float) -> int:
         return value
     if isinstance(value, float):
         return int(value)
+    if not isinstance(value, str):
+        raise ValueError(f"invalid size: expected a number or a string like 512m, not {type(value).__name__}")
     text = value.strip()
     if text == "-1":
         return -1

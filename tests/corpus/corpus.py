@@ -90,17 +90,50 @@ def lay_out(case: Case, cases: list[Case], shared: Path, root: Path) -> list[str
         if base is not None and base.id != case.id:
             files = [_layout_path(base.row)] + files
     elif case.role == "multi-file-part":
+        # Parts of one Go test (`…__1`, `…__2`) load together in order; a part of a
+        # published stack is laid over the group's main file (`-f docker-compose.yml -f part`).
         prefix = re.sub(r"__\d+$", "", case.id)
-        parts = sorted((c for c in group if c.role == "multi-file-part" and re.sub(r"__\d+$", "", c.id) == prefix),
-                       key=lambda c: int(re.search(r"__(\d+)$", c.id).group(1)) if re.search(r"__(\d+)$", c.id) else 0)
-        files = [_layout_path(c.row) for c in parts] or files
+        parts = [c for c in group if c.role == "multi-file-part" and re.sub(r"__\d+$", "", c.id) == prefix
+                 and re.search(r"__\d+$", c.id)]
+        parts.sort(key=lambda c: int(re.search(r"__(\d+)$", c.id).group(1)))
+        if len(parts) > 1:
+            files = [_layout_path(c.row) for c in parts]
+        else:
+            root = next((c for c in cases if c.id == case.row["group"]), None)
+            if root is not None and root.id != case.id:
+                files = [_layout_path(root.row)] + files
     return files
 
 
-def stub_environment(case: Case) -> dict[str, str]:
+def stub_value(name: str) -> str:
+    """A stub that fits how a variable is typically used: the corpus only says "must be set",
+    but `"${ADM_PORT}:8080"` needs a number and `${APP_CODE_PATH_HOST}:/app` a path."""
+    upper = name.upper()
+    if upper.endswith("PORT_RANGE"):
+        return "7000-7005"
+    if "PORT" in upper:
+        return str(10000 + sum(map(ord, name)) % 20000)  # distinct per variable
+    if upper.endswith("SIZE") or "MEMORY" in upper:
+        return "64m"
+    if upper.endswith("_IP") or "_IP_" in upper:
+        return "127.0.0.1"
+    if "PATH" in upper or upper.endswith("_DIR") or "_DIR_" in upper or upper.endswith("_HOST_PATH"):
+        return "/stub"
+    if upper.endswith("_FLAG"):
+        return ""
+    return "stub"
+
+
+def stub_environment(case: Case, cases: list[Case] | None = None) -> dict[str, str]:
+    """The variables a case needs. For a valid case, those of its whole group: a file that
+    includes others (laradock's docker-compose.yml) needs the variables they use."""
     env = {"HOME": "/root", "PATH": "/usr/bin:/bin"}
-    for name in filter(None, (v.strip() for v in case.row["stubbed_vars"].split(","))):
-        env[name] = "x"
+    members = [case]
+    if cases is not None and case.category == "valid":
+        members += [c for c in cases if c.row["group"] == case.row["group"]]
+    for member in members:
+        for name in filter(None, (v.strip() for v in member.row["stubbed_vars"].split(","))):
+            env[name] = stub_value(name)
     return env
 
 
@@ -109,10 +142,8 @@ _DOTTED = re.compile(r"\b(?:services|networks|volumes|secrets|configs)\.[\w.\-\[
 
 
 def expected_tokens(expected: str) -> list[str]:
-    """Keys or values an expected error names: quoted words, else the parts of dotted paths."""
+    """Keys or values an expected error names: quoted words and the parts of dotted paths."""
     tokens = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(expected)]
-    if tokens:
-        return tokens
     for match in _DOTTED.finditer(expected):
         parts = [p for p in re.split(r"[.\[\]]", match.group(0)) if p and not p.isdigit()]
         tokens.extend(parts[1:] or parts)
