@@ -84,7 +84,7 @@ def include(document: PMap, specs: list[IncludeSpec], load_project: LoadProject,
     a conflict; the same file included twice is not.
     """
     imported: dict[str, PMap] = {}
-    origin: dict[tuple[str, str], tuple[str, ...]] = {}
+    origin: dict[tuple[str, str], str] = {}  # resource -> file that defined it
     for spec in specs:
         cycle = [p for p in spec.paths if p in chain]
         if cycle:
@@ -100,14 +100,17 @@ def include(document: PMap, specs: list[IncludeSpec], load_project: LoadProject,
                 continue
             ours = imported.setdefault(kind, PMap(theirs.pos))
             for name in theirs:
+                defined_in = theirs.key_position(name).file
                 if name in ours:
-                    if origin[(kind, name)] != spec.paths and plain(ours[name]) != plain(theirs[name]):
+                    # The same file reached twice (maybe with another env_file) keeps its
+                    # first import, as Compose does; two files disagreeing is a conflict.
+                    if origin[(kind, name)] != defined_in and plain(ours[name]) != plain(theirs[name]):
                         report.error(theirs.key_position(name), format_path((kind, name)),
                                      f'{kind[:-1]} "{name}" is defined differently by two included files '
                                      f"(the other one at {ours.key_position(name)})", code="include-conflict")
                     continue
                 ours.copy_entry(name, theirs)
-                origin[(kind, name)] = spec.paths
+                origin[(kind, name)] = defined_in
     for kind, resources in imported.items():
         local = document.get(kind)
         if isinstance(local, PMap):

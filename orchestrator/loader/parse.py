@@ -47,7 +47,7 @@ MERGE_TAGS = {"!reset": "reset", "!override": "override"}
 
 # Alias expansion bound: a document may construct at most this many nodes beyond
 # a generous multiple of the nodes actually written.
-_EXPANSION_ALLOWANCE = 200_000
+_EXPANSION_ALLOWANCE = 400_000  # as go-yaml v3, which Docker Compose uses
 _EXPANSION_FACTOR = 20
 
 _INT_DEC = re.compile(r"[-+]?[0-9]+\Z")

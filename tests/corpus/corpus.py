@@ -102,6 +102,12 @@ def lay_out(case: Case, cases: list[Case], shared: Path, root: Path) -> list[str
             root = next((c for c in cases if c.id == case.row["group"]), None)
             if root is not None and root.id != case.id:
                 files = [_layout_path(root.row)] + files
+            # docker-elk: an extension part that needs its directory's main part
+            # (`fleet/agent-apmserver-compose.yml` runs beside `fleet/fleet-compose.yml`).
+            folder = os.path.dirname(_layout_path(case.row))
+            main_part = os.path.join(folder, os.path.basename(folder) + "-compose.yml")
+            if folder and main_part not in files and any(_layout_path(c.row) == main_part for c in group):
+                files.insert(len(files) - 1, main_part)
     return files
 
 
@@ -113,6 +119,8 @@ def stub_value(name: str) -> str:
         return "7000-7005"
     if "PORT" in upper:
         return str(10000 + sum(map(ord, name)) % 20000)  # distinct per variable
+    if upper == "FILE" or upper.endswith("_FILE"):
+        return "/stub/file"
     if upper.endswith("SIZE") or "MEMORY" in upper:
         return "64m"
     if upper.endswith("_IP") or "_IP_" in upper:
@@ -124,17 +132,26 @@ def stub_value(name: str) -> str:
     return "stub"
 
 
-def stub_environment(case: Case, cases: list[Case] | None = None) -> dict[str, str]:
-    """The variables a case needs. For a valid case, those of its whole group: a file that
-    includes others (laradock's docker-compose.yml) needs the variables they use."""
+def _stubbed(case: Case) -> list[str]:
+    return [v.strip() for v in case.row["stubbed_vars"].split(",") if v.strip()]
+
+
+def stub_environment(case: Case) -> dict[str, str]:
+    """The variables the case itself needs, as the process environment."""
     env = {"HOME": "/root", "PATH": "/usr/bin:/bin"}
-    members = [case]
-    if cases is not None and case.category == "valid":
-        members += [c for c in cases if c.row["group"] == case.row["group"]]
-    for member in members:
-        for name in filter(None, (v.strip() for v in member.row["stubbed_vars"].split(","))):
-            env[name] = stub_value(name)
+    env.update({name: stub_value(name) for name in _stubbed(case)})
     return env
+
+
+def write_group_stubs(case: Case, cases: list[Case], project_dir: Path) -> None:
+    """Variables the rest of the group needs, appended to the project's `.env`: a file that
+    includes others (laradock's docker-compose.yml) needs what they use, at the lowest
+    precedence, so an include's own `env_file` still wins."""
+    own = set(_stubbed(case))
+    names = sorted({n for c in cases if c.row["group"] == case.row["group"] for n in _stubbed(c)} - own)
+    if names:
+        with open(project_dir / ".env", "a", encoding="utf-8") as handle:
+            handle.write("\n" + "".join(f"{n}={stub_value(n)}\n" for n in names))
 
 
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|`([^`]+)`")
