@@ -80,6 +80,9 @@ class Report:
                 code: str = "warning") -> None:
         self.diagnostics.append(Diagnostic(position, path, message, Severity.WARNING, hint, code))
 
+    def errors_so_far(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
     @property
     def has_errors(self) -> bool:
         return any(d.severity is Severity.ERROR for d in self.diagnostics)

@@ -14,7 +14,6 @@ from typing import Callable, Iterable, Sequence
 from orchestrator.errors import Diagnostic, Severity
 
 TOOL_NAME = "stackyard"
-TOOL_URI = "https://github.com/stackyard/stackyard"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
@@ -119,7 +118,6 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
         "runs": [{
             "tool": {"driver": {
                 "name": TOOL_NAME,
-                "informationUri": TOOL_URI,
                 "rules": [{"id": r, "shortDescription": {"text": r}} for r in rule_ids],
             }},
             "results": results,

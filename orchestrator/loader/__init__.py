@@ -109,11 +109,35 @@ def load_stack(options: LoadOptions) -> LoadResult:
     _check_legacy_format(document, report)
     report.raise_if_errors()
 
-    # Phase 5: schema.
+    # Phase 5: schema. Invalid values are cut out and the later phases still run on the
+    # rest, so one run reports a misspelt key *and* an undefined dependency; what they say
+    # about the cut-out values themselves is dropped (it would only repeat the schema error).
+    invalid: list[tuple] = []
     if options.validate_schema and options.interpolate:
         from orchestrator.loader.validate import validate
-        validate(document, report, strict=options.strict)
+        invalid = validate(document, report, strict=options.strict)
+    schema_errors = len(report.diagnostics)
+    if invalid and not _prune(document, invalid):
         report.raise_if_errors()
+    try:
+        return _finish(document, ctx, settings, found.project_dir)
+    except StackFileError:
+        if not invalid:
+            raise
+        _drop_cascades(report, schema_errors, invalid)
+        raise StackFileError(report.diagnostics) from None
+    except Exception:
+        # After schema errors the later phases see a document with holes; if one of them
+        # trips over it, the schema errors already tell the user what to fix.
+        if not invalid:
+            raise
+        del report.diagnostics[schema_errors:]
+        raise StackFileError(report.diagnostics) from None
+
+
+def _finish(document: PMap, ctx: LoadContext, settings: Mapping[str, str], project_dir: str) -> LoadResult:
+    """Phases 6-9 on a document that passed (or was pruned to pass) the schema."""
+    options, report = ctx.options, ctx.report
 
     # Phases 6-8.
     from orchestrator.loader.check import check
@@ -122,10 +146,11 @@ def load_stack(options: LoadOptions) -> LoadResult:
 
     declared = tuple(all_profiles(document))
     ctx.project_name = project_name(document, option=options.project_name, environ=settings,
-                                    project_dir=found.project_dir, report=report)
-    report.raise_if_errors()
+                                    project_dir=project_dir, report=report)
+    before = len(report.errors_so_far())
     canonical = normalize(document, ctx)
-    report.raise_if_errors()
+    if len(report.errors_so_far()) > before:  # the checks need a whole canonical form
+        report.raise_if_errors()
     if options.consistency:
         check(canonical, ctx)
         _check_env_files(canonical, ctx)
@@ -138,6 +163,42 @@ def load_stack(options: LoadOptions) -> LoadResult:
     stack = bind(canonical, ctx)
     return LoadResult(stack, canonical, sorted(report.diagnostics, key=Diagnostic.sort_key), ctx,
                       profiles, declared)
+
+
+def _prune(document: PMap, paths: list[tuple]) -> bool:
+    """Remove the values at `paths`; False when one is structural (the root or a section)."""
+    if any(len(path) < 2 for path in paths):
+        return False
+    # Deepest and last indexes first, so removing one never shifts another.
+    for path in sorted(set(paths), key=lambda p: (len(p), [str(x).zfill(9) for x in p]), reverse=True):
+        parent = document
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                parent = None
+                break
+        last = path[-1]
+        if isinstance(parent, PMap) and last in parent:
+            parent.remove(last)
+        elif isinstance(parent, PList) and isinstance(last, int) and last < len(parent):
+            del parent[last]
+            del parent.item_pos[last]
+    return True
+
+
+def _drop_cascades(report: Report, keep: int, invalid: list[tuple]) -> None:
+    """Forget later diagnostics about values the schema phase already rejected and cut out."""
+    cut = [format_path(p) for p in invalid]
+    services_missing_image = {p[1] for p in invalid if len(p) >= 3 and p[0] == "services"
+                              and p[2] in ("image", "build")}
+
+    def is_cascade(d: Diagnostic) -> bool:
+        if any(d.path == c or d.path.startswith(c + ".") or d.path.startswith(c + "[") for c in cut):
+            return True
+        return "neither an image nor a build" in d.message and d.path.split(".")[-1] in services_missing_image
+
+    report.diagnostics[keep:] = [d for d in report.diagnostics[keep:] if not is_cascade(d)]
 
 
 def service_hashes(result: LoadResult) -> dict[str, str]:

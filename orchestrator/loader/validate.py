@@ -40,8 +40,9 @@ def _validator() -> Any:
     return cls(schema)
 
 
-def validate(document: PMap, report: Report, *, strict: bool = False) -> None:
-    """Report every schema violation of `document`."""
+def validate(document: PMap, report: Report, *, strict: bool = False) -> list[tuple]:
+    """Report every schema violation of `document`; returns the paths of the invalid values."""
+    invalid: list[tuple] = []
     for error in _validator().iter_errors(document):
         for path, key, message, hint, warn in _describe(error):
             pos = locate(document, path, key=key)
@@ -50,6 +51,8 @@ def validate(document: PMap, report: Report, *, strict: bool = False) -> None:
                 report.warning(pos, dotted, message, hint=hint, code="newer-key")
             else:
                 report.error(pos, dotted, message, hint=hint, code="schema")
+                invalid.append(path)
+    return invalid
 
 
 def _describe(error: Any) -> Iterable[tuple[tuple, bool, str, str | None, bool]]:
