@@ -48,7 +48,11 @@ MERGE_TAGS = {"!reset": "reset", "!override": "override"}
 # Alias expansion bound: a document may construct at most this many nodes beyond
 # a generous multiple of the nodes actually written.
 _EXPANSION_ALLOWANCE = 400_000  # as go-yaml v3, which Docker Compose uses
-_EXPANSION_FACTOR = 20
+_EXPANSION_FACTOR = 10
+# Deeper nesting than this is refused before composing: PyYAML's composer and every later
+# phase recurse per level (a few thousand levels crash the C composer outright), and no
+# stack file needs more than a dozen.
+MAX_DEPTH = 100
 
 _INT_DEC = re.compile(r"[-+]?[0-9]+\Z")
 _INT_OCT_LEGACY = re.compile(r"[-+]?0[0-7]+\Z")
@@ -118,6 +122,10 @@ def parse(text: str, file: str, report: Report) -> list[PMap]:
         report.error(Position(file, 1, 1), "", "file is empty: expected a mapping with `services`",
                      code="empty")
         return []
+    too_deep = _too_deep(text, file)
+    if too_deep is not None:
+        report.error(too_deep, "", f"YAML nesting deeper than {MAX_DEPTH} levels is not supported", code="yaml")
+        return []
     loader = _NodeLoader(text)
     documents: list[PMap] = []
     try:
@@ -148,6 +156,26 @@ def parse(text: str, file: str, report: Report) -> list[PMap]:
     return documents
 
 
+def _too_deep(text: str, file: str) -> Position | None:
+    """Where nesting first exceeds MAX_DEPTH, from the event stream (which does not recurse)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_NodeLoader):
+            if isinstance(event, _OPENERS):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return Position(file, event.start_mark.line + 1, event.start_mark.column + 1)
+            elif isinstance(event, _CLOSERS):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing reports the syntax error with its position
+    return None
+
+
+_OPENERS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSERS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
 def _is_comment_or_blank(line: str) -> bool:
     stripped = line.strip()
     return not stripped or stripped.startswith("#") or stripped in ("---", "...")
@@ -163,12 +191,17 @@ class _Builder:
     def __init__(self, file: str, report: Report):
         self.file = file
         self.report = report
-        self.built = 0
-        self.limit = _EXPANSION_ALLOWANCE
         self.active: set[int] = set()
 
     def build_root(self, node: yaml.Node) -> PMap | None:
-        self.limit = _EXPANSION_ALLOWANCE + _EXPANSION_FACTOR * _count_distinct(node)
+        distinct, expanded, depth = _sizes(node)
+        if depth > MAX_DEPTH + 1:  # aliases can nest deeper than the text shows
+            raise _TooManyAliases(f"YAML nesting deeper than {MAX_DEPTH} levels (through aliases) "
+                                  "is not supported")
+        if expanded > _EXPANSION_ALLOWANCE and expanded > _EXPANSION_FACTOR * distinct:
+            raise _TooManyAliases(
+                f"excessive aliasing: expanding the anchors would build {expanded} values from "
+                f"{distinct} written ones (is this a \"billion laughs\" document?)")
         value = self.build(node, ())
         if value is None and isinstance(node, yaml.ScalarNode):
             self.report.error(_pos(self.file, node), "", "file is empty: expected a mapping with `services`",
@@ -182,11 +215,6 @@ class _Builder:
         return value
 
     def build(self, node: yaml.Node, path: tuple) -> Any:
-        self.built += 1
-        if self.built > self.limit:
-            raise _TooManyAliases(
-                f"excessive aliasing: expanding anchors would build more than {self.limit} values "
-                "(is this a \"billion laughs\" document?)")
         if id(node) in self.active:
             self.report.error(_pos(self.file, node), format_path(path), "recursive alias: an anchor refers to itself")
             return None
@@ -303,21 +331,36 @@ def _is_merge_key(node: yaml.Node) -> bool:
         node.tag == _MERGE or (node.value == "<<" and node.tag == _PLAIN))
 
 
-def _count_distinct(root: yaml.Node) -> int:
-    seen: set[int] = set()
-    stack = [root]
+def _sizes(root: yaml.Node) -> tuple[int, int, int]:
+    """(nodes written, values and depth that expanding every alias would build), measured
+    without building anything.
+
+    Post-order over the node graph with each node's expanded size memoised, so a document
+    whose aliases multiply into billions is measured in time linear in its text.
+    """
+    expanded: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
-        node = stack.pop()
-        if id(node) in seen:
+        node, children_done = stack.pop()
+        if id(node) in expanded:
             continue
-        seen.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                stack.append(k)
-                stack.append(v)
-    return len(seen)
+        children = _children(node)
+        if children_done or not children:
+            expanded[id(node)] = 1 + sum(expanded.get(id(c), 0) for c in children)
+            depth[id(node)] = 1 + max((depth.get(id(c), 0) for c in children), default=0)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in expanded)
+    return len(expanded), expanded[id(root)], depth[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [v for _, v in node.value]
+    return []
 
 
 def _kind(value: Any) -> str:

@@ -89,3 +89,14 @@ def test_parse_unknown_tag_is_an_error():
 def test_parse_several_documents_give_several_trees():
     docs, errors = _parse("a: 1\n---\nb: 2\n")
     assert errors == [] and [plain(d) for d in docs] == [{"a": 1}, {"b": 2}]
+
+
+def test_parse_deep_nesting_is_an_error_not_a_crash():
+    _, errors = _parse("a: " + "[" * 100000 + "]" * 100000 + "\n")
+    assert errors == ["compose.yaml:1:103: YAML nesting deeper than 100 levels is not supported"]
+
+
+def test_parse_alias_chains_nesting_deeper_than_the_text_are_refused():
+    lines = ["a0: &a0 [x]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, 300)]
+    _, errors = _parse("\n".join(lines) + "\n")
+    assert errors == ["compose.yaml:1:1: YAML nesting deeper than 100 levels (through aliases) is not supported"]
