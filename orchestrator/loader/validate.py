@@ -26,6 +26,17 @@ SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pa
 # a warning by default (as the spec recommends), an error with --strict.
 NEWER_KEYS: dict[str, str] = {}
 
+# Keys of the Compose spec that stackyard reads but does not act on: a warning by default (the
+# stack still loads, the key is ignored), an error with --strict.
+UNSUPPORTED_KEYS: dict[tuple, str] = {
+    ("services", "*", "develop"): "file watching (`develop`) is not implemented by stackyard",
+    ("services", "*", "credential_spec"): "`credential_spec` applies to Windows containers only",
+    ("services", "*", "isolation"): "`isolation` applies to Windows containers only",
+    ("services", "*", "provider"): "provider services (Compose plugins) are not supported by stackyard",
+    ("services", "*", "models"): "AI models (Docker Model Runner) are not supported by stackyard",
+    ("models",): "AI models (Docker Model Runner) are not supported by stackyard",
+}
+
 _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
                "integer": "an integer", "boolean": "a boolean", "null": "null"}
 
@@ -52,7 +63,28 @@ def validate(document: PMap, report: Report, *, strict: bool = False) -> list[tu
             else:
                 report.error(pos, dotted, message, hint=hint, code="schema")
                 invalid.append(path)
+    _report_unsupported(document, report, strict=strict)
     return invalid
+
+
+def _report_unsupported(document: PMap, report: Report, *, strict: bool) -> None:
+    """Warn (or, with --strict, fail) on spec keys stackyard ignores."""
+    services = document.get("services")
+    for pattern, reason in UNSUPPORTED_KEYS.items():
+        if pattern[0] == "services":
+            places = [(("services", name), svc) for name, svc in services.items()] \
+                if isinstance(services, dict) else []
+        else:
+            places = [((), document)]
+        key = pattern[-1]
+        for prefix, mapping in places:
+            if isinstance(mapping, PMap) and key in mapping:
+                path = prefix + (key,)
+                pos = mapping.key_position(key)
+                if strict:
+                    report.error(pos, format_path(path), f"unsupported: {reason}", code="unsupported")
+                else:
+                    report.warning(pos, format_path(path), f"ignored: {reason}", code="unsupported")
 
 
 def _describe(error: Any) -> Iterable[tuple[tuple, bool, str, str | None, bool]]:

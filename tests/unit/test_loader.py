@@ -167,3 +167,21 @@ def test_loader_canonical_form_is_plain_data(tmp_path):
     assert canonical["services"]["web"]["ports"] == [
         {"mode": "ingress", "target": 80, "published": "8080", "protocol": "tcp"}]
     assert canonical["networks"] == {"default": {"name": "demo_default"}}
+
+
+def test_loader_unsupported_keys_warn_by_default_and_fail_when_strict(tmp_path):
+    write(tmp_path, {"compose.yaml": "services:\n  web:\n    image: x\n    develop:\n      watch: []\n"})
+    warnings = [d.render() for d in load(tmp_path).diagnostics]
+    assert warnings == ["compose.yaml:4:5: warning: services.web.develop: ignored: file watching (`develop`) "
+                        "is not implemented by stackyard"]
+    assert errors(tmp_path, strict=True) == ["compose.yaml:4:5: services.web.develop: unsupported: file watching "
+                                             "(`develop`) is not implemented by stackyard"]
+
+
+def test_loader_newer_compose_keys_warn_unless_strict(tmp_path, monkeypatch):
+    from orchestrator.loader import validate
+    monkeypatch.setitem(validate.NEWER_KEYS, "teleport", "Compose 9.9")
+    write(tmp_path, {"compose.yaml": "services:\n  web:\n    image: x\n    teleport: true\n"})
+    assert [d.message for d in load(tmp_path).diagnostics] == [
+        "`teleport` was added in Compose 9.9 and is not supported by this stackyard"]
+    assert len(errors(tmp_path, strict=True)) == 1
