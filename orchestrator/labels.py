@@ -16,6 +16,8 @@ NETWORK = "com.docker.compose.network"
 VOLUME = "com.docker.compose.volume"
 DEPENDS_ON = "com.docker.compose.depends_on"
 CONFIG_HASH = "io.stackyard.config-hash"
+# The hashed configuration document itself (JSON), so the planner can say what changed.
+CONFIG_DOC = "io.stackyard.config"
 VERSION = "io.stackyard.version"
 
 

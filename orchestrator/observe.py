@@ -1,0 +1,80 @@
+"""Observe: one snapshot of a stack's containers, networks and volumes, read by label.
+
+Called by the CLI before planning (`plan`, `up`, `down`, `ps`). One filtered list call per
+kind, no decisions: the planner decides. Everything is rebuilt from labels, so there is no
+local state file that could drift from the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator import labels as L
+from orchestrator.model import FrozenMap
+from orchestrator.observed import ObservedContainer, ObservedNetwork, ObservedStack, ObservedVolume
+
+
+def observe(engine: Any, stack: str) -> ObservedStack:
+    """Snapshot of everything the engine holds for `stack` (an `EngineClient`)."""
+    selector = L.project_filter(stack)
+    containers = tuple(sorted((_container(c) for c in engine.list_containers(all=True, filters=selector)),
+                              key=lambda c: (c.service, c.number, c.name)))
+    networks = tuple(sorted((_network(n) for n in engine.list_networks(filters=selector)),
+                            key=lambda n: n.name))
+    volumes = tuple(sorted((_volume(v) for v in engine.list_volumes(filters=selector)),
+                           key=lambda v: v.name))
+    return ObservedStack(name=stack, containers=containers, networks=networks, volumes=volumes)
+
+
+def _container(summary: dict) -> ObservedContainer:
+    labels = summary.get("Labels") or {}
+    names = summary.get("Names") or ["/" + summary.get("Id", "")[:12]]
+    status = summary.get("Status") or ""
+    health = None
+    for word in ("healthy", "unhealthy", "health: starting"):
+        if f"({word})" in status:
+            health = "starting" if word == "health: starting" else word
+            break
+    return ObservedContainer(
+        id=summary.get("Id", ""),
+        name=names[0].lstrip("/"),
+        service=labels.get(L.SERVICE, ""),
+        number=_int(labels.get(L.CONTAINER_NUMBER), 1),
+        config_hash=labels.get(L.CONFIG_HASH),
+        state=summary.get("State", ""),
+        health=health,
+        exit_code=_exit_code(status),
+        image=summary.get("Image", ""),
+        image_id=summary.get("ImageID", ""),
+        oneoff=labels.get(L.ONEOFF, "False") == "True",
+        labels=FrozenMap(labels),
+        networks=tuple(sorted(((summary.get("NetworkSettings") or {}).get("Networks") or {}).keys())),
+    )
+
+
+def _network(summary: dict) -> ObservedNetwork:
+    labels = summary.get("Labels") or {}
+    return ObservedNetwork(id=summary.get("Id", ""), name=summary.get("Name", ""),
+                           key=labels.get(L.NETWORK), config_hash=labels.get(L.CONFIG_HASH),
+                           labels=FrozenMap(labels))
+
+
+def _volume(summary: dict) -> ObservedVolume:
+    labels = summary.get("Labels") or {}
+    return ObservedVolume(name=summary.get("Name", ""), key=labels.get(L.VOLUME),
+                          config_hash=labels.get(L.CONFIG_HASH), labels=FrozenMap(labels))
+
+
+def _int(text: Any, default: int) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def _exit_code(status: str) -> int | None:
+    # "Exited (0) 3 seconds ago"
+    if status.startswith("Exited (") and ")" in status:
+        return _int(status[len("Exited ("):status.index(")")], 0)
+    return None
+
