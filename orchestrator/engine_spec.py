@@ -9,7 +9,6 @@ variables already read).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -41,7 +40,7 @@ def stack_labels(stack: Stack) -> dict[str, str]:
 
 
 def container_spec(stack: Stack, service: Service, number: int, *, config_hash: str,
-                   config_doc: Mapping, environment: Mapping[str, str]) -> ContainerSpec:
+                   config: str, environment: Mapping[str, str]) -> ContainerSpec:
     """The create request for replica `number` of `service`.
 
     Raises:
@@ -52,8 +51,7 @@ def container_spec(stack: Stack, service: Service, number: int, *, config_hash: 
     name = service.container_name or L.container_name(stack.name, service.name, number)
     labels = {**dict(service.labels), **stack_labels(stack),
               L.SERVICE: service.name, L.CONTAINER_NUMBER: str(number), L.ONEOFF: "False",
-              L.CONFIG_HASH: config_hash, L.CONFIG_DOC: json.dumps(config_doc, sort_keys=True,
-                                                                      separators=(",", ":"))}
+              L.CONFIG_HASH: config_hash, L.CONFIG_DOC: config}
     if service.depends_on:
         labels[L.DEPENDS_ON] = ",".join(f"{d}:{dep.condition.value}:{str(dep.restart).lower()}"
                                         for d, dep in service.depends_on.items())
@@ -279,7 +277,7 @@ def _endpoints(stack: Stack, service: Service, container: str) -> list[tuple[str
     return out
 
 
-def network_body(stack: Stack, key: str, network: Network, *, config_hash: str) -> dict:
+def network_body(stack: Stack, key: str, network: Network, *, config_hash: str, config: str = "") -> dict:
     """`POST /networks/create` body for a declared network."""
     body = {
         "Name": network.name,
@@ -289,7 +287,7 @@ def network_body(stack: Stack, key: str, network: Network, *, config_hash: str) 
         "Internal": network.internal,
         "Attachable": network.attachable,
         "EnableIPv6": bool(network.enable_ipv6),
-        "Labels": {**dict(network.labels), L.PROJECT: stack.name, L.NETWORK: key, L.CONFIG_HASH: config_hash},
+        "Labels": _resource_labels(network.labels, stack, L.NETWORK, key, config_hash, config),
     }
     if network.ipam:
         body["IPAM"] = _drop_none({
@@ -302,14 +300,22 @@ def network_body(stack: Stack, key: str, network: Network, *, config_hash: str) 
     return body
 
 
-def volume_body(stack: Stack, key: str, volume: Volume, *, config_hash: str) -> dict:
+def volume_body(stack: Stack, key: str, volume: Volume, *, config_hash: str, config: str = "") -> dict:
     """`POST /volumes/create` body for a declared volume."""
     return {
         "Name": volume.name,
         "Driver": volume.driver or "local",
         "DriverOpts": dict(volume.driver_opts),
-        "Labels": {**dict(volume.labels), L.PROJECT: stack.name, L.VOLUME: key, L.CONFIG_HASH: config_hash},
+        "Labels": _resource_labels(volume.labels, stack, L.VOLUME, key, config_hash, config),
     }
+
+
+def _resource_labels(own: Mapping, stack: Stack, key_label: str, key: str, config_hash: str,
+                     config: str) -> dict:
+    out = {**dict(own), L.PROJECT: stack.name, key_label: key, L.CONFIG_HASH: config_hash}
+    if config:
+        out[L.CONFIG_DOC] = config
+    return out
 
 
 def _drop_none(mapping: dict) -> dict:

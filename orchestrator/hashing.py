@@ -14,6 +14,11 @@ is excluded, how the JSON is written, what goes into the payload) MUST bump `HAS
 The planner compares only hashes of the same version (`hash_version`); a container labelled
 with another version is not recreated for that reason alone, so upgrading stackyard never
 recreates containers by itself.
+
+What is hashed is a *config document* (`config_document`, `resource_document` for networks and
+volumes): plain JSON that the executor also stores on the object (the planner's
+`CONFIG_DOC_LABEL`), so the next plan can compare it with the desired one and name the cause
+(`describe_changes`: `environment.FOO changed`, `content of /p/my.cnf (config "c") changed`).
 """
 
 from __future__ import annotations
@@ -38,15 +43,70 @@ def config_hash(service_canonical: Mapping, *, file_contents: Mapping[str, bytes
     `resources` holds the top-level `secrets`/`configs` sections, of which only the entries
     the service uses are hashed (so an inline `content:` change recreates).
     """
-    payload = {
-        "service": _hashed_view(service_canonical),
-        "files": {path: None if data is None else hashlib.sha256(data).hexdigest()
+    return hash_document(_document(service_canonical, file_contents, image_digest, resources))
+
+
+def config_document(stack_canonical: Mapping, service_name: str,
+                    read: Callable[[str], bytes] | None = None, *,
+                    image_digest: str | None = None) -> dict:
+    """Exactly what `service_hash` hashes, as plain JSON-able data.
+
+    `{"service": <canonical service minus the excluded keys>, "resources": {<section>:
+    {<name>: <definition>}}, "files": {<absolute path>: "sha256:<hex>" | None}, "file_roles":
+    {<path>: ['config "x"', 'secret "y"', "env_file"]}, "image_digest"?: <digest>}`.
+    The executor stores it (as `document_json`) on the container, so the next plan can say
+    *what* changed (`describe_changes`), not only that the hash differs.
+
+    Raises:
+        KeyError: no such service.
+        OSError: a referenced file exists but cannot be read (a missing one is recorded as None).
+    """
+    read = read or _read_bytes
+    service = stack_canonical["services"][service_name]
+    contents: dict[str, bytes | None] = {}
+    for path in referenced_files(service, stack_canonical):
+        try:
+            contents[path] = read(path)
+        except FileNotFoundError:
+            contents[path] = None
+    return _document(service, contents, image_digest, stack_canonical)
+
+
+def resource_document(kind: str, definition: Mapping) -> dict:
+    """The hashed view of a top-level network or volume definition: `{kind: {...}}`.
+
+    The engine-side `name` and `external` are identity, not configuration, and `x-*` keys
+    are ours; everything else (driver, options, ipam, labels...) needs a new object to change.
+    """
+    view = {k: v for k, v in plain(dict(definition)).items()
+            if k not in ("name", "external") and not k.startswith("x-")}
+    return {kind: view}
+
+
+def document_json(document: Mapping) -> str:
+    """The one serialisation of a document: what is hashed and what is stored in labels."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def hash_document(document: Mapping) -> str:
+    """`"<HASH_VERSION>:<sha256 hex>"` of a document (`config_document`, `resource_document`)."""
+    digest = hashlib.sha256(document_json(document).encode("utf-8")).hexdigest()
+    return f"{HASH_VERSION}:{digest}"
+
+
+def _document(service: Mapping, file_contents: Mapping[str, bytes | None],
+              image_digest: str | None, top: Mapping) -> dict:
+    roles = _file_roles(service, top)
+    document: dict[str, Any] = {
+        "service": _hashed_view(service),
+        "resources": _used_resources(service, top),
+        "files": {path: None if data is None else "sha256:" + hashlib.sha256(data).hexdigest()
                   for path, data in file_contents.items()},
-        "resources": _used_resources(service_canonical, resources),
-        "image_digest": image_digest,
+        "file_roles": {path: roles.get(path, []) for path in file_contents},
     }
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{HASH_VERSION}:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+    if image_digest is not None:
+        document["image_digest"] = image_digest
+    return document
 
 
 def hash_version(value: str) -> str:
@@ -78,21 +138,14 @@ def _read_bytes(path: str) -> bytes:
 def service_hash(stack_canonical: Mapping, service_name: str,
                  read: Callable[[str], bytes] = _read_bytes, *,
                  image_digest: str | None = None) -> str:
-    """`config_hash` of one service of a canonical stack, reading its files through `read`.
+    """The config hash of one service of a canonical stack: `hash_document(config_document(…))`.
 
     Raises:
         KeyError: no such service.
         OSError: a referenced file exists but cannot be read (a missing one is hashed as absent).
     """
-    service = stack_canonical["services"][service_name]
-    contents: dict[str, bytes | None] = {}
-    for path in referenced_files(service, stack_canonical):
-        try:
-            contents[path] = read(path)
-        except FileNotFoundError:
-            contents[path] = None
-    return config_hash(service, file_contents=contents, image_digest=image_digest,
-                       resources=stack_canonical)
+    return hash_document(config_document(stack_canonical, service_name, read,
+                                         image_digest=image_digest))
 
 
 def _hashed_view(service: Mapping) -> dict:
@@ -129,3 +182,136 @@ def _used_resources(service: Mapping, top: Mapping) -> dict[str, dict]:
             definition = {k: v for k, v in definition.items() if not k.startswith("x-")}
         out.setdefault(section, {})[source] = definition
     return out
+
+
+def _file_roles(service: Mapping, top: Mapping) -> dict[str, list[str]]:
+    """Path -> what the service uses it as (`env_file`, `config "x"`, `secret "y"`)."""
+    roles: dict[str, list[str]] = {}
+    for entry in service.get("env_file") or ():
+        path = entry if isinstance(entry, str) else entry["path"]
+        roles.setdefault(str(path), []).append("env_file")
+    for section, source, definition in _used_definitions(service, top):
+        if isinstance(definition, Mapping) and definition.get("file"):
+            role = f'{section[:-1]} "{source}"'
+            path_roles = roles.setdefault(str(definition["file"]), [])
+            if role not in path_roles:
+                path_roles.append(role)
+    return roles
+
+
+# ---- explaining a hash change --------------------------------------------------------------
+
+# Sections of a document whose keys are shown without the section name (`environment.FOO`,
+# not `service.environment.FOO`).
+_CONTENT_SECTIONS = ("service", "network", "volume")
+# Values under these keys are never shown: environment values are where secrets live.
+_HIDDEN_VALUES = frozenset({"environment"})
+_MAX_CAUSES = 5
+_MAX_VALUE = 40
+
+
+def describe_changes(old_doc: Mapping, new_doc: Mapping, *, limit: int = _MAX_CAUSES) -> list[str]:
+    """Human causes for the difference between two documents, sorted, at most `limit` of them
+    followed by `and N more`: `environment.FOO changed`, `image changed (nginx:1 -> nginx:2)`,
+    `content of /p/my.cnf (config "mycnf") changed`. Empty when the documents are equal."""
+    causes: list[str] = []
+    roles = {**(old_doc.get("file_roles") or {}), **(new_doc.get("file_roles") or {})}
+    for section in sorted(set(old_doc) | set(new_doc)):
+        old, new = old_doc.get(section), new_doc.get(section)
+        if old == new or section == "file_roles":
+            continue
+        if section in _CONTENT_SECTIONS:
+            _diff_values("", _as_mapping(old), _as_mapping(new), causes)
+        elif section == "files":
+            causes.extend(_file_causes(_as_mapping(old), _as_mapping(new), roles))
+        elif section == "resources":
+            causes.extend(_resource_causes(_as_mapping(old), _as_mapping(new)))
+        elif section == "image_digest":
+            causes.append(f"image digest changed ({_short_digest(old)} -> {_short_digest(new)})")
+        else:
+            _diff_values(section, old, new, causes)
+    causes.sort()
+    if len(causes) > limit + 1:
+        causes[limit:] = [f"and {len(causes) - limit} more"]
+    return causes
+
+
+def _as_mapping(value: Any) -> Mapping:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _diff_values(path: str, old: Any, new: Any, out: list[str]) -> None:
+    """Mappings are compared key by key (a path per key); lists and scalars as a whole."""
+    if old == new:
+        return
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in set(old) | set(new):
+            child = f"{path}.{key}" if path else str(key)
+            if key not in old:
+                shown = _shows_value(child, new[key])
+                out.append(f"{child} added ({_show(new[key])})" if shown else f"{child} added")
+            elif key not in new:
+                out.append(f"{child} removed")
+            else:
+                _diff_values(child, old[key], new[key], out)
+        return
+    shown = _shows_value(path, old) and _shows_value(path, new)
+    out.append(f"{path} changed ({_show(old)} -> {_show(new)})" if shown else f"{path} changed")
+
+
+def _shows_value(path: str, value: Any) -> bool:
+    return path.split(".", 1)[0] not in _HIDDEN_VALUES and _is_short_scalar(value)
+
+
+def _is_short_scalar(value: Any) -> bool:
+    return (value is None or isinstance(value, (bool, int, float))
+            or (isinstance(value, str) and len(value) <= _MAX_VALUE and "\n" not in value))
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _file_causes(old: Mapping, new: Mapping, roles: Mapping) -> list[str]:
+    causes = []
+    for path in set(old) | set(new):
+        if old.get(path) == new.get(path) and (path in old) == (path in new):
+            continue
+        role = ", ".join(roles.get(path) or ())
+        name = f"{path} ({role})" if role else path
+        if path not in old:
+            causes.append(f"{name} now used")
+        elif path not in new:
+            causes.append(f"{name} no longer used")
+        elif new[path] is None:
+            causes.append(f"{name} no longer exists")
+        elif old[path] is None:
+            causes.append(f"{name} now exists")
+        else:
+            causes.append(f"content of {name} changed")
+    return causes
+
+
+def _resource_causes(old: Mapping, new: Mapping) -> list[str]:
+    causes = []
+    for section in set(old) | set(new):
+        before, after = _as_mapping(old.get(section)), _as_mapping(new.get(section))
+        for name in set(before) | set(after):
+            if before.get(name) == after.get(name):
+                continue
+            what = f'{section[:-1]} "{name}"'
+            if name not in before:
+                causes.append(f"{what} now used")
+            elif name not in after:
+                causes.append(f"{what} no longer used")
+            else:
+                # Values are not shown: an inline `content:` can be a secret.
+                causes.append(f"definition of {what} changed")
+    return causes
+
+
+def _short_digest(value: Any) -> str:
+    if not isinstance(value, str):
+        return "unknown"
+    algorithm, sep, hexdigest = value.partition(":")
+    return f"{algorithm}:{hexdigest[:12]}" if sep else value[:12]

@@ -7,15 +7,16 @@ local state file that could drift from the engine.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from orchestrator import labels as L
 from orchestrator.model import FrozenMap
 from orchestrator.observed import ObservedContainer, ObservedNetwork, ObservedStack, ObservedVolume
 
 
-def observe(engine: Any, stack: str) -> ObservedStack:
-    """Snapshot of everything the engine holds for `stack` (an `EngineClient`)."""
+def observe(engine: Any, stack: str, *, images: Iterable[str] = ()) -> ObservedStack:
+    """Snapshot of everything the engine holds for `stack` (an `EngineClient`), plus which of
+    `images` (the references the desired services use) are present locally."""
     selector = L.project_filter(stack)
     containers = tuple(sorted((_container(c) for c in engine.list_containers(all=True, filters=selector)),
                               key=lambda c: (c.service, c.number, c.name)))
@@ -23,7 +24,32 @@ def observe(engine: Any, stack: str) -> ObservedStack:
                             key=lambda n: n.name))
     volumes = tuple(sorted((_volume(v) for v in engine.list_volumes(filters=selector)),
                            key=lambda v: v.name))
-    return ObservedStack(name=stack, containers=containers, networks=networks, volumes=volumes)
+    return ObservedStack(name=stack, containers=containers, networks=networks, volumes=volumes,
+                         images=_present_images(engine, sorted(set(images))))
+
+
+def _present_images(engine: Any, references: list[str]) -> FrozenMap:
+    """Reference -> image id for the references present locally (one filtered list call)."""
+    if not references:
+        return FrozenMap()
+    wanted = {_with_tag(r): r for r in references}
+    present = {}
+    for image in engine.list_images(filters={"reference": references}):
+        for tag in image.get("RepoTags") or ():
+            if tag in wanted:
+                present[wanted[tag]] = image.get("Id", "")
+        for digest in image.get("RepoDigests") or ():
+            if digest in wanted:
+                present[wanted[digest]] = image.get("Id", "")
+    return FrozenMap(present)
+
+
+def _with_tag(reference: str) -> str:
+    """`busybox` -> `busybox:latest`, as the engine lists it; digests and tags unchanged."""
+    if "@" in reference:
+        return reference
+    last = reference.rsplit("/", 1)[-1]
+    return reference if ":" in last else reference + ":latest"
 
 
 def _container(summary: dict) -> ObservedContainer:

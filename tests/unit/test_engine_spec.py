@@ -38,7 +38,7 @@ def _stack(tmp_path):
 def test_container_spec_maps_the_service(tmp_path):
     stack = _stack(tmp_path)
     spec = container_spec(stack, stack.services["web"], 1, config_hash="v1:abc",
-                          config_doc={"image": "nginx:1"}, environment={"A": "1"})
+                          config='{"image":"nginx:1"}', environment={"A": "1"})
     body = spec.body
     assert spec.name == "demo-web-1"
     assert body["Image"] == "nginx:1" and body["Cmd"] == ["nginx", "-g", "daemon off;"]
@@ -63,7 +63,7 @@ def test_container_spec_maps_the_service(tmp_path):
 
 def test_container_spec_network_mode_service_joins_first_replica(tmp_path):
     stack = _stack(tmp_path)
-    spec = container_spec(stack, stack.services["db"], 1, config_hash="v1:x", config_doc={}, environment={})
+    spec = container_spec(stack, stack.services["db"], 1, config_hash="v1:x", config="{}", environment={})
     assert spec.body["HostConfig"]["NetworkMode"] == "container:demo-web-1"
     assert "NetworkingConfig" not in spec.body
 

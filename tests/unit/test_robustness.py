@@ -1,7 +1,9 @@
 """Bad input never crashes the loader: any document either loads or raises StackFileError
 with positioned diagnostics (property-based, with hypothesis)."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -32,6 +34,7 @@ volumes:
 """
 
 _DIR = tempfile.mkdtemp(prefix="stackyard-robust-")
+atexit.register(shutil.rmtree, _DIR, True)
 
 
 def _load_text(text: str) -> None:

@@ -1,0 +1,250 @@
+"""The stack commands: plan, up, down, ps, logs, start, stop, restart.
+
+Registered on the Typer app by `cli.app.build_app()`. Each command loads the stack, reaches
+the engine (`--engine`, STACKYARD_ENGINE, else Docker's socket), asks `reconcile` for a plan
+and the executor to carry it out, and renders progress with `cli.display`. Decisions live in
+the planner; this module only parses flags, prints and chooses exit codes.
+"""
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from orchestrator.cli.coercion import PlainCommand
+from orchestrator.cli.options import (DebugOpt, EnvFileOpt, FileOpt, GlobalOptions, ProfileOpt,
+                                      ProjectDirOpt, StackNameOpt)
+
+EngineOpt = Annotated[Optional[str], typer.Option(
+    "--engine", metavar="ENGINE", help="docker (DOCKER_HOST or /var/run/docker.sock), unix://PATH or "
+                                      "tcp://HOST:PORT (default: STACKYARD_ENGINE, else docker).")]
+ProgressOpt = Annotated[str, typer.Option("--progress", help="plain, json or quiet.")]
+TimeoutOpt = Annotated[Optional[int], typer.Option("-t", "--timeout", help="Seconds to wait for a container to stop.")]
+
+
+def _connect(engine_option: Optional[str]):
+    from orchestrator.engine import EngineClient
+    from orchestrator.reconcile import engine_url
+
+    return EngineClient(engine_url(engine_option, os.environ))
+
+
+def _load(opts, services=()):
+    from orchestrator.loader import load_stack
+
+    result = load_stack(opts.load_options(services=tuple(services)))
+    return result
+
+
+def _failures(outcome) -> int:
+    if outcome.ok:
+        return 0
+    for op_id, result in outcome.failed.items():
+        sys.stderr.write(f"stackyard: {op_id.split(':', 1)[1]}: {result}\n")
+    return 1
+
+
+def _parse_scale(values: list[str]) -> dict[str, int]:
+    scale = {}
+    for item in values:
+        service, sep, count = item.partition("=")
+        if not sep or not count.isdigit():
+            raise typer.BadParameter(f"--scale expects SERVICE=N, got {item!r}")
+        scale[service] = int(count)
+    return scale
+
+
+def register(app: typer.Typer, *, run) -> None:
+    """Add the stack commands to `app`; `run(debug, body)` turns a body into an exit code."""
+
+    def opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug):
+        return GlobalOptions.from_flags(file, stack_name, env_file, profile, project_directory, debug).merged(ctx)
+
+    @app.command(cls=PlainCommand)
+    def plan(ctx: typer.Context,
+             services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+             fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+             detailed_exitcode: Annotated[bool, typer.Option(
+                 "--detailed-exitcode", help="Exit 2 when changes are pending, 0 when none.")] = False,
+             remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
+             force_recreate: Annotated[bool, typer.Option("--force-recreate")] = False,
+             engine: EngineOpt = None,
+             file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+             profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Show what `up` would do, with the cause of every operation (a dry run)."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.loader.tree import plain
+            from orchestrator.planner import PlanOptions
+            from orchestrator.reconcile import make_plan
+
+            result = _load(opts)
+            with _connect(engine) as client:
+                the_plan, _ = make_plan(result.stack, plain(result.canonical), client, PlanOptions(
+                    services=tuple(services or ()), remove_orphans=remove_orphans,
+                    force_recreate=force_recreate))
+            sys.stdout.write(the_plan.to_json() + "\n" if fmt == "json" else the_plan.render())
+            return 2 if detailed_exitcode and not the_plan.is_empty else 0
+
+        run(opts.debug, body)
+
+    @app.command(cls=PlainCommand)
+    def up(ctx: typer.Context,
+           services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+           detach: Annotated[bool, typer.Option("-d", "--detach", help="Run in the background (the only mode so far).")] = False,
+           wait: Annotated[bool, typer.Option("--wait", help="Wait until services are running/healthy.")] = False,
+           wait_timeout: Annotated[int, typer.Option("--wait-timeout")] = 120,
+           remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
+           force_recreate: Annotated[bool, typer.Option("--force-recreate")] = False,
+           no_recreate: Annotated[bool, typer.Option("--no-recreate")] = False,
+           no_deps: Annotated[bool, typer.Option("--no-deps")] = False,
+           pull: Annotated[Optional[str], typer.Option("--pull", help="always, missing or never.")] = None,
+           scale: Annotated[Optional[list[str]], typer.Option("--scale", metavar="SERVICE=N")] = None,
+           recreate_volumes: Annotated[bool, typer.Option("--recreate-volumes")] = False,
+           parallel: Annotated[int, typer.Option("--parallel", help="Operations at once.")] = 0,
+           timeout: TimeoutOpt = None, progress: ProgressOpt = "plain", engine: EngineOpt = None,
+           file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+           profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Create and start the stack's containers; reapplying a converged stack changes nothing."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.cli.display import display_for
+            from orchestrator.executor import ExecuteOptions
+            from orchestrator.loader.tree import plain
+            from orchestrator.planner import PlanOptions, PullPolicy
+            from orchestrator.reconcile import apply, make_plan
+
+            result = _load(opts)
+            options = PlanOptions(services=tuple(services or ()), no_deps=no_deps,
+                                  force_recreate=force_recreate, no_recreate=no_recreate,
+                                  remove_orphans=remove_orphans, scale=_parse_scale(scale or []),
+                                  recreate_volumes=recreate_volumes,
+                                  pull=PullPolicy(pull) if pull else None)
+            with _connect(engine) as client:
+                the_plan, _ = make_plan(result.stack, plain(result.canonical), client, options)
+                for warning in the_plan.warnings:
+                    sys.stderr.write(f"warning: {warning}\n")
+                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
+                                options=ExecuteOptions(parallel=parallel or (os.cpu_count() or 2) * 2,
+                                                       stop_timeout=timeout, wait_timeout=wait_timeout))
+                code = _failures(outcome)
+                if code == 0 and wait:
+                    code = _wait_all(client, result.stack, services or (), wait_timeout)
+            return code
+
+        run(opts.debug, body)
+
+    @app.command(cls=PlainCommand)
+    def down(ctx: typer.Context,
+             volumes: Annotated[bool, typer.Option("-v", "--volumes", help="Remove named volumes too.")] = False,
+             remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
+             timeout: TimeoutOpt = None, progress: ProgressOpt = "plain", engine: EngineOpt = None,
+             file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+             profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Stop and remove the stack's containers and networks (and volumes with -v)."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.cli.display import display_for
+            from orchestrator.executor import ExecuteOptions
+            from orchestrator.observe import observe
+            from orchestrator.planner import DownOptions, plan_down
+            from orchestrator.reconcile import apply
+
+            result = _load(opts)
+            with _connect(engine) as client:
+                observed = observe(client, result.stack.name)
+                the_plan = plan_down(observed, result.stack, DownOptions(volumes=volumes, remove_orphans=True))
+                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
+                                options=ExecuteOptions(parallel=(os.cpu_count() or 2) * 2, stop_timeout=timeout))
+            return _failures(outcome)
+
+        run(opts.debug, body)
+
+    @app.command(cls=PlainCommand)
+    def ps(ctx: typer.Context,
+           all_: Annotated[bool, typer.Option("-a", "--all", help="Also stopped containers.")] = False,
+           fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+           engine: EngineOpt = None,
+           file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+           profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """List the stack's containers."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            import json
+
+            from orchestrator.observe import observe
+
+            result = _load(opts)
+            with _connect(engine) as client:
+                observed = observe(client, result.stack.name)
+            rows = [c for c in observed.containers if all_ or c.state == "running"]
+            if fmt == "json":
+                sys.stdout.write(json.dumps([{"Name": c.name, "Service": c.service, "State": c.state,
+                                              "Health": c.health or "", "ExitCode": c.exit_code,
+                                              "Image": c.image} for c in rows], indent=2) + "\n")
+                return 0
+            sys.stdout.write(f"{'NAME':<32} {'SERVICE':<16} {'STATE':<10} {'HEALTH':<10}\n")
+            for c in rows:
+                sys.stdout.write(f"{c.name:<32} {c.service:<16} {c.state:<10} {c.health or '':<10}\n")
+            return 0
+
+        run(opts.debug, body)
+
+    @app.command(cls=PlainCommand)
+    def logs(ctx: typer.Context,
+             services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+             tail: Annotated[str, typer.Option("--tail", help="Lines from the end, or 'all'.")] = "all",
+             timestamps: Annotated[bool, typer.Option("-t", "--timestamps")] = False,
+             engine: EngineOpt = None,
+             file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+             profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Print the logs of the stack's containers, each line prefixed with its container."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.observe import observe
+
+            result = _load(opts)
+            with _connect(engine) as client:
+                observed = observe(client, result.stack.name)
+                width = max((len(c.name) for c in observed.containers), default=0)
+                for c in observed.containers:
+                    if services and c.service not in services:
+                        continue
+                    for _stream, chunk in client.container_logs(c.id, tail=tail, timestamps=timestamps):
+                        for line in chunk.decode("utf-8", "replace").splitlines():
+                            sys.stdout.write(f"{c.name:<{width}} | {line}\n")
+            return 0
+
+        run(opts.debug, body)
+
+
+def _wait_all(client, stack, services, timeout: int) -> int:
+    """`up --wait`: every container running (healthy when it has a healthcheck); a one-shot
+    container that exited 0 counts as done."""
+    from orchestrator.executor import WaitFailed, await_condition
+    from orchestrator.model import Condition
+    from orchestrator.observe import observe
+    from orchestrator.planner import Wait
+
+    observed = observe(client, stack.name)
+    for container in observed.containers:
+        if services and container.service not in services:
+            continue
+        if container.state == "exited" and container.exit_code == 0:
+            continue
+        service = stack.services.get(container.service)
+        healthy = service is not None and service.healthcheck is not None and not service.healthcheck.disable
+        condition = Condition.HEALTHY if healthy else Condition.STARTED
+        try:
+            await_condition(client, Wait(container=container.name, service=container.service,
+                                         condition=condition), timeout=timeout)
+        except WaitFailed as exc:
+            sys.stderr.write(f"stackyard: {exc}\n")
+            return 1
+    return 0

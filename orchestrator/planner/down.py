@@ -1,0 +1,65 @@
+"""`plan_down()`: the operations that take a stack away, purely.
+
+Called by the CLI for `down` (and `rm`-like commands), with the observed state and, when the
+stack file is at hand, the desired stack for the stop order. Containers go first, dependents
+before their dependencies; then the stack's own networks; volumes only when asked (`-v`),
+because they hold data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator import graph as g
+from orchestrator.model import Stack
+from orchestrator.observed import ObservedStack
+from orchestrator.planner.plan import Operation, OpType, Plan, operation_id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DownOptions:
+    volumes: bool = False                # -v: remove the stack's named volumes too
+    remove_orphans: bool = True          # containers of services no longer declared
+    services: tuple[str, ...] = ()       # only these services' containers (no networks/volumes)
+
+
+def plan_down(observed: ObservedStack, desired: Stack | None = None,
+              options: DownOptions = DownOptions()) -> Plan:
+    """Remove the observed stack's containers, then networks (and volumes with `volumes`)."""
+    order: dict[str, int] = {}
+    if desired is not None:
+        waves = g.stop_waves(g.build_graph(desired))
+        order = {service: index for index, wave in enumerate(waves) for service in wave}
+    declared = set(desired.services) if desired is not None else None
+    ops: list[Operation] = []
+    by_service: dict[str, list[str]] = {}
+    containers = [c for c in observed.containers
+                  if (not options.services or c.service in options.services)
+                  and (declared is None or c.service in declared or options.remove_orphans)]
+    # Orphans (no place in the graph) first, then the stop waves: dependents first.
+    containers.sort(key=lambda c: (order.get(c.service, -1), c.service, c.number))
+    for container in containers:
+        wave = order.get(container.service, -1)
+        before = [op_id for service, ids in by_service.items() if order.get(service, -1) < wave for op_id in ids]
+        cause = ("stack taken down" if declared is None or container.service in declared
+                 else "service no longer declared")
+        op = Operation(id=operation_id(OpType.REMOVE_CONTAINER, container.name),
+                       type=OpType.REMOVE_CONTAINER, target=container.name, cause=cause,
+                       service=container.service, number=container.number,
+                       observed_id=container.id, depends_on=tuple(before))
+        ops.append(op)
+        by_service.setdefault(container.service, []).append(op.id)
+    if not options.services:
+        container_ids = tuple(op.id for op in ops)
+        for network in observed.networks:
+            ops.append(Operation(id=operation_id(OpType.REMOVE_NETWORK, network.name),
+                                 type=OpType.REMOVE_NETWORK, target=network.name,
+                                 cause="stack taken down", resource=network.key,
+                                 observed_id=network.id, depends_on=container_ids))
+        if options.volumes:
+            for volume in observed.volumes:
+                ops.append(Operation(id=operation_id(OpType.REMOVE_VOLUME, volume.name),
+                                     type=OpType.REMOVE_VOLUME, target=volume.name,
+                                     cause="stack taken down (-v)", resource=volume.key,
+                                     depends_on=container_ids))
+    return Plan(stack=observed.name, operations=tuple(ops))
