@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
-from orchestrator.errors import Position, Report, StackFileError
+from orchestrator.errors import Position, Report
 from orchestrator.loader.envfile import parse_env_file
 from orchestrator.loader.interpolate import TemplateError, substitute
 from orchestrator.model import Service

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from orchestrator.engine_spec import ContainerSpec, network_body, volume_body
 from orchestrator.model import Condition, Stack

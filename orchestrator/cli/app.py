@@ -12,7 +12,6 @@ httpx, networkx or `runtime/`.
 
 import enum
 import sys
-from dataclasses import dataclass
 from typing import Annotated, Callable, NoReturn, Optional
 
 import typer

@@ -49,7 +49,7 @@ from orchestrator.loader.interpolate import interpolate, substitute, TemplateErr
 from orchestrator.loader.merge import apply_reset_tags, merge
 from orchestrator.loader.parse import parse, read_text
 from orchestrator.loader.project import active_profiles, project_name, select_services
-from orchestrator.loader.tree import PList, PMap, plain, type_name
+from orchestrator.loader.tree import PList, PMap, plain
 
 if TYPE_CHECKING:
     from orchestrator.model import Stack

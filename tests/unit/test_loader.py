@@ -1,6 +1,5 @@
 """The whole pipeline on small projects written to a temporary directory."""
 
-import os
 
 import pytest
 

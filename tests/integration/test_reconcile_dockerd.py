@@ -1,0 +1,140 @@
+"""`stackyard up/plan/down` on a real dockerd, driving `examples/webapp` through the CLI.
+
+Proves the reapply semantics of issue 3: a converged stack is left alone (no engine writes),
+one changed service is the only one recreated, a changed config file recreates the service
+that mounts it, orphans go with --remove-orphans, and `down -v` leaves nothing behind.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from orchestrator.engine import EngineClient
+
+pytestmark = pytest.mark.dockerd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def webapp(tmp_path, dockerd, busybox_image):
+    """The example copied to a temp dir, with a CLI runner bound to the private dockerd."""
+    project = tmp_path / "webapp"
+    shutil.copytree(ROOT / "examples" / "webapp", project)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "PYTHONPATH": str(ROOT), "DOCKER_HOST": dockerd.host,
+           "STACKYARD_EXAMPLE_IMAGE": busybox_image, "WEB_PORT": "18580"}
+
+    def run(*args, check=True, extra_env=None):
+        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli.app", *args], cwd=project,
+                              env={**env, **(extra_env or {})}, capture_output=True, text=True, timeout=180)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"stackyard {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    client = EngineClient(dockerd.host)
+    try:
+        yield project, run, client
+    finally:
+        run("down", "-v", "-t", "1", check=False)
+        client.close()
+
+
+def _ids(client):
+    return {c["Labels"]["com.docker.compose.service"]: c["Id"]
+            for c in client.list_containers(all=True, filters={"label": ["com.docker.compose.project=webapp"]})}
+
+
+def _writes_between(client, since, until):
+    """Container, network and volume events that change something, between two instants."""
+    passive = {"exec_create", "exec_start", "exec_die", "health_status", "attach", "top", "archive-path"}
+    events = client.events(since=since, until=until,
+                           filters={"type": ["container", "network", "volume"]})
+    try:
+        return [e for e in events if e.get("Action", "").split(":")[0] not in passive]
+    finally:
+        events.close()
+
+
+def test_up_brings_the_stack_up_and_serves_on_loopback(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait", "--wait-timeout", "60")
+    states = {c["Labels"]["com.docker.compose.service"]: c["State"]
+              for c in client.list_containers(all=True, filters={"label": ["com.docker.compose.project=webapp"]})}
+    assert states == {"db": "running", "migrate": "exited", "worker": "running", "web": "running"}
+    migrate = client.inspect_container("webapp-migrate-1")
+    assert migrate["State"]["ExitCode"] == 0
+    body = urllib.request.urlopen("http://127.0.0.1:18580/index.html", timeout=10).read()
+    assert b"webapp" in body
+    ps = json.loads(run("ps", "-a", "--format", "json").stdout)
+    assert {row["Name"] for row in ps} == {"webapp-db-1", "webapp-migrate-1", "webapp-worker-1", "webapp-web-1"}
+
+
+def test_reapply_of_converged_stack_writes_nothing(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    assert run("plan", "--detailed-exitcode", check=False).returncode == 0
+    before = _ids(client)
+    since = int(time.time())
+    time.sleep(1.1)  # event timestamps have one-second resolution
+    run("up", "-d")
+    until = int(time.time()) + 1
+    assert _writes_between(client, since, until) == []
+    assert _ids(client) == before
+
+
+def test_changing_one_service_recreates_only_it(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    before = _ids(client)
+    plan = run("plan", "--detailed-exitcode", check=False, extra_env={"WORKER_QUEUE": "urgent"})
+    assert plan.returncode == 2
+    assert plan.stdout.splitlines() == ["recreate webapp-worker-1: environment.QUEUE changed"]
+    run("up", "-d", extra_env={"WORKER_QUEUE": "urgent"})
+    after = _ids(client)
+    assert {s for s in before if before[s] != after[s]} == {"worker"}
+
+
+def test_changing_a_config_file_recreates_the_service_that_mounts_it(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    before = _ids(client)
+    (project / "conf" / "site.conf").write_text("greeting = bonjour\n")
+    plan = run("plan").stdout
+    assert "recreate webapp-web-1: content of" in plan and '(config "site") changed' in plan
+    run("up", "-d")
+    after = _ids(client)
+    assert {s for s in before if before[s] != after[s]} == {"web"}
+
+
+def test_orphans_are_removed_only_when_asked(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    compose = project / "compose.yaml"
+    text = compose.read_text()
+    # Drop the worker service (and the dependency on it).
+    text = text.replace("      worker: {condition: service_started}\n", "")
+    start = text.index("  worker:\n")
+    end = text.index("  web:\n")
+    compose.write_text(text[:start] + text[end:])
+    run("up", "-d")
+    assert "worker" in _ids(client)
+    run("up", "-d", "--remove-orphans")
+    assert "worker" not in _ids(client)
+
+
+def test_down_removes_containers_networks_and_volumes(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    run("down", "-v", "-t", "1")
+    selector = {"label": ["com.docker.compose.project=webapp"]}
+    assert client.list_containers(all=True, filters=selector) == []
+    assert client.list_networks(filters=selector) == []
+    assert client.list_volumes(filters=selector) == []

@@ -1,0 +1,85 @@
+"""The executor's ordering rules, on a recording engine (the real engine is exercised by
+tests/integration/test_reconcile_dockerd.py)."""
+
+import threading
+
+from orchestrator.engine_spec import ContainerSpec
+from orchestrator.executor import ExecuteOptions, execute
+from orchestrator.model import FrozenMap, Network, Stack
+from orchestrator.planner import Operation, OpType, Plan
+from orchestrator.progress import ListSink, Status
+from runtime import errdefs
+
+
+class RecordingEngine:
+    """Records calls; `fail` maps a method name to the error it raises."""
+
+    def __init__(self, fail=None):
+        self.calls = []
+        self.fail = fail or {}
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            with self.lock:
+                self.calls.append((name, args))
+            if name in self.fail:
+                raise self.fail[name]
+            return {"Id": f"new-{args[1] if len(args) > 1 else ''}"} if name == "create_container" else None
+        return call
+
+
+def _op(op_type, target, depends_on=(), observed_id=None):
+    return Operation(id=f"{op_type.value}:{target}", type=op_type, target=target, cause="test",
+                     service=target.split("-")[1] if "-" in target else None, number=1,
+                     depends_on=tuple(depends_on), observed_id=observed_id)
+
+
+def _spec(op):
+    return ContainerSpec(op.target, {"Image": "x"}, ())
+
+
+STACK = Stack(name="demo", project_dir="/demo")
+
+
+def test_executor_recreate_creates_before_touching_the_old_container():
+    engine = RecordingEngine()
+    op = _op(OpType.RECREATE_CONTAINER, "demo-web-1", observed_id="old123")
+    outcome = execute(Plan(stack="demo", operations=(op,)), engine=engine, stack=STACK, spec_for=_spec)
+    assert outcome.ok
+    assert [c[0] for c in engine.calls] == ["create_container", "stop_container", "remove_container",
+                                           "rename_container", "start_container"]
+
+
+def test_executor_failed_create_leaves_the_old_container_running():
+    engine = RecordingEngine(fail={"create_container": errdefs.Conflict("name in use")})
+    op = _op(OpType.RECREATE_CONTAINER, "demo-web-1", observed_id="old123")
+    outcome = execute(Plan(stack="demo", operations=(op,)), engine=engine, stack=STACK, spec_for=_spec)
+    assert outcome.failed == {op.id: "failed: name in use"}
+    assert [c[0] for c in engine.calls] == ["create_container"]
+
+
+def test_executor_skips_dependents_of_a_failed_operation_with_a_cause():
+    engine = RecordingEngine(fail={"create_container": errdefs.InvalidArgument("bad image")})
+    db = _op(OpType.CREATE_CONTAINER, "demo-db-1")
+    web = _op(OpType.CREATE_CONTAINER, "demo-web-1", depends_on=[db.id])
+    sink = ListSink()
+    outcome = execute(Plan(stack="demo", operations=(db, web)), engine=engine, stack=STACK,
+                      spec_for=_spec, sink=sink)
+    assert outcome.results[web.id] == f"skipped: {db.id} did not succeed"
+    assert any(e.status is Status.SKIPPED and e.target == "container demo-web-1" for e in sink.events)
+    assert len([c for c in engine.calls if c[0] == "create_container"]) == 1
+
+
+def test_executor_runs_independent_operations_and_respects_order():
+    engine = RecordingEngine()
+    net = Operation(id="create-network:demo_default", type=OpType.CREATE_NETWORK, target="demo_default",
+                    cause="declared", resource="default")
+    ops = [_op(OpType.START_CONTAINER, f"demo-s{i}-1", depends_on=[net.id], observed_id=f"c{i}") for i in range(5)]
+    stack = Stack(name="demo", project_dir="/demo",
+                  networks=FrozenMap({"default": Network(name="demo_default")}))
+    outcome = execute(Plan(stack="demo", operations=(net, *ops)), engine=engine, stack=stack,
+                      spec_for=_spec, options=ExecuteOptions(parallel=3))
+    assert outcome.ok
+    assert engine.calls[0][0] == "create_network"
+    assert sorted(c[1][0] for c in engine.calls[1:]) == [f"c{i}" for i in range(5)]
