@@ -90,7 +90,9 @@ def main() -> None:
     if not os.access(ours[0], os.X_OK):
         ours = [sys.executable, "-m", "orchestrator.cli.app"]
     theirs = shutil.which("docker-compose")
-    with PrivateDockerd() as daemon:
+    daemon = PrivateDockerd()
+    try:
+        daemon.start()
         image = import_busybox(daemon.host)
         for n in args.sizes:
             print(f"N = {n} services, median of {args.runs}:")
@@ -101,6 +103,8 @@ def main() -> None:
                     f"{k} {mine[k] / ref[k]:.2f}" for k in mine) + "  (targets: re-up <= 0.25, cold up/down <= 0.6)")
             else:
                 print("  docker-compose not installed (apt-get install docker-compose): no comparison")
+    finally:
+        daemon.stop()
 
 
 if __name__ == "__main__":

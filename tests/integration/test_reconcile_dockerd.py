@@ -8,6 +8,7 @@ that mounts it, orphans go with --remove-orphans, and `down -v` leaves nothing b
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,12 @@ pytestmark = pytest.mark.dockerd
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def webapp(tmp_path, dockerd, busybox_image):
     """The example copied to a temp dir, with a CLI runner bound to the private dockerd."""
@@ -30,7 +37,7 @@ def webapp(tmp_path, dockerd, busybox_image):
     shutil.copytree(ROOT / "examples" / "webapp", project)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
            "PYTHONPATH": str(ROOT), "DOCKER_HOST": dockerd.host,
-           "STACKYARD_EXAMPLE_IMAGE": busybox_image, "WEB_PORT": "18580"}
+           "STACKYARD_EXAMPLE_IMAGE": busybox_image, "WEB_PORT": str(_free_port())}
 
     def run(*args, check=True, extra_env=None):
         proc = subprocess.run([sys.executable, "-m", "orchestrator.cli.app", *args], cwd=project,
@@ -41,6 +48,7 @@ def webapp(tmp_path, dockerd, busybox_image):
 
     client = EngineClient(dockerd.host)
     try:
+        run.port = int(env["WEB_PORT"])
         yield project, run, client
     finally:
         run("down", "-v", "-t", "1", check=False)
@@ -58,7 +66,8 @@ def _writes_between(client, since, until):
     events = client.events(since=since, until=until,
                            filters={"type": ["container", "network", "volume"]})
     try:
-        return [e for e in events if e.get("Action", "").split(":")[0] not in passive]
+        return [(e.get("Action"), e.get("Actor", {}).get("Attributes", {}).get("name")) for e in events
+                if e.get("Action", "").split(":")[0] not in passive]
     finally:
         events.close()
 
@@ -71,7 +80,7 @@ def test_up_brings_the_stack_up_and_serves_on_loopback(webapp):
     assert states == {"db": "running", "migrate": "exited", "worker": "running", "web": "running"}
     migrate = client.inspect_container("webapp-migrate-1")
     assert migrate["State"]["ExitCode"] == 0
-    body = urllib.request.urlopen("http://127.0.0.1:18580/index.html", timeout=10).read()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{run.port}/index.html", timeout=10).read()
     assert b"webapp" in body
     ps = json.loads(run("ps", "-a", "--format", "json").stdout)
     assert {row["Name"] for row in ps} == {"webapp-db-1", "webapp-migrate-1", "webapp-worker-1", "webapp-web-1"}
@@ -82,8 +91,9 @@ def test_reapply_of_converged_stack_writes_nothing(webapp):
     run("up", "-d", "--wait")
     assert run("plan", "--detailed-exitcode", check=False).returncode == 0
     before = _ids(client)
+    # `since` has one-second resolution: let the first up's last second pass before it.
+    time.sleep(1.1)
     since = int(time.time())
-    time.sleep(1.1)  # event timestamps have one-second resolution
     run("up", "-d")
     until = int(time.time()) + 1
     assert _writes_between(client, since, until) == []

@@ -1,0 +1,51 @@
+"""Fixtures for tests that need a real engine: a private `dockerd` and a busybox image in it.
+
+`dockerd` (session): the daemon of tests/integration/dockerd.py; its address is also exported
+as STACKYARD_TEST_DOCKER_HOST for tests that read the environment. `busybox_image` (session):
+`sytest/busybox:1`, imported from the host's busybox-static (tests never pull from a registry).
+Tests marked `dockerd` are skipped, with the reason, where the daemon cannot run.
+"""
+
+import os
+
+import pytest
+
+from tests.integration.dockerd import PrivateDockerd, import_busybox, missing_requirement
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "dockerd: needs a private dockerd (root, Debian docker.io, busybox-static)")
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = missing_requirement()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=f"dockerd tests skipped: {reason}")
+    for item in items:
+        if "dockerd" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def dockerd():
+    reason = missing_requirement()
+    if reason is not None:
+        pytest.skip(reason)
+    daemon = PrivateDockerd()
+    previous = os.environ.get("STACKYARD_TEST_DOCKER_HOST")
+    try:
+        daemon.start()
+        os.environ["STACKYARD_TEST_DOCKER_HOST"] = daemon.host
+        yield daemon
+    finally:
+        if previous is None:
+            os.environ.pop("STACKYARD_TEST_DOCKER_HOST", None)
+        else:
+            os.environ["STACKYARD_TEST_DOCKER_HOST"] = previous
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(dockerd):
+    return import_busybox(dockerd.host)
