@@ -223,6 +223,74 @@ def register(app: typer.Typer, *, run) -> None:
 
         run(opts.debug, body)
 
+    for name, op_name, summary in (("start", "start-container", "Start the stack's stopped containers."),
+                                   ("stop", "stop-container", "Stop the stack's running containers."),
+                                   ("restart", "restart-container", "Restart the stack's containers."),
+                                   ("rm", "remove-container", "Remove the stack's stopped containers.")):
+        _register_lifecycle(app, run, opts_of, name, op_name, summary)
+
+    @app.command(cls=PlainCommand, name="exec",
+                 context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+    def exec_(ctx: typer.Context,
+              service: Annotated[str, typer.Argument(metavar="SERVICE")],
+              command: Annotated[list[str], typer.Argument(metavar="COMMAND")],
+              index: Annotated[int, typer.Option("--index", help="Replica number.")] = 1,
+              engine: EngineOpt = None,
+              file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+              profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Run COMMAND in a running container of SERVICE; exits with its exit code."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.observe import observe
+
+            result = _load(opts)
+            with _connect(engine) as client:
+                observed = observe(client, result.stack.name)
+                target = next((c for c in observed.containers if c.service == service and c.number == index
+                               and c.state == "running"), None)
+                if target is None:
+                    sys.stderr.write(f'stackyard: service "{service}" has no running container {index}\n')
+                    return 1
+                created = client.exec_create(target.id, {"Cmd": command, "AttachStdout": True,
+                                                          "AttachStderr": True})
+                for stream, chunk in client.exec_start(created["Id"]):
+                    (sys.stderr if stream == 2 else sys.stdout).buffer.write(chunk)
+                sys.stdout.flush()
+                return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
+
+        run(opts.debug, body)
+
+
+def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str, summary: str) -> None:
+    """`start`, `stop`, `restart`, `rm`: one plan of one operation type, carried out."""
+
+    @app.command(name=name, cls=PlainCommand, help=summary)
+    def command(ctx: typer.Context,
+                services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+                timeout: TimeoutOpt = None, progress: ProgressOpt = "plain", engine: EngineOpt = None,
+                file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+                profile: ProfileOpt = None, project_directory: ProjectDirOpt = None,
+                debug: DebugOpt = False) -> None:
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.cli.display import display_for
+            from orchestrator.executor import ExecuteOptions
+            from orchestrator.observe import observe
+            from orchestrator.planner import OpType, plan_lifecycle
+            from orchestrator.reconcile import apply
+
+            result = _load(opts)
+            with _connect(engine) as client:
+                observed = observe(client, result.stack.name)
+                the_plan = plan_lifecycle(OpType(op_name), observed, result.stack, tuple(services or ()))
+                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
+                                options=ExecuteOptions(parallel=(os.cpu_count() or 2) * 2, stop_timeout=timeout))
+            return _failures(outcome)
+
+        run(opts.debug, body)
+
 
 def _wait_all(client, stack, services, timeout: int) -> int:
     """`up --wait`: every container running (healthy when it has a healthcheck); a one-shot

@@ -7,8 +7,9 @@ No I/O happens here: the CLI reads files (config documents) and `observe` reads 
 
 from orchestrator.planner.decide import plan
 from orchestrator.planner.down import DownOptions, plan_down
+from orchestrator.planner.lifecycle import plan_lifecycle
 from orchestrator.planner.plan import (CONFIG_DOC_LABEL, Operation, OpType, Plan, PlanError,
                                        PlanOptions, PullPolicy, Wait, operation_id)
 
 __all__ = ["CONFIG_DOC_LABEL", "DownOptions", "Operation", "OpType", "Plan", "PlanError", "PlanOptions",
-           "PullPolicy", "Wait", "operation_id", "plan", "plan_down"]
+           "PullPolicy", "Wait", "operation_id", "plan", "plan_down", "plan_lifecycle"]

@@ -148,3 +148,25 @@ def test_down_removes_containers_networks_and_volumes(webapp):
     assert client.list_containers(all=True, filters=selector) == []
     assert client.list_networks(filters=selector) == []
     assert client.list_volumes(filters=selector) == []
+
+
+def test_stop_start_restart_exec_and_logs(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    states = lambda: {c["Labels"]["com.docker.compose.service"]: c["State"]  # noqa: E731
+                      for c in client.list_containers(all=True, filters={"label": ["com.docker.compose.project=webapp"]})}
+    run("stop", "-t", "1", "web")
+    assert states()["web"] == "exited" and states()["db"] == "running"
+    assert "start webapp-web-1: stopped, expected running" in run("plan").stdout
+    run("start", "web")
+    assert states()["web"] == "running"
+    before = client.inspect_container("webapp-db-1")["State"]["StartedAt"]
+    run("restart", "-t", "1", "db")
+    assert client.inspect_container("webapp-db-1")["State"]["StartedAt"] != before
+    out = run("exec", "db", "cat", "/data/migrations")
+    assert out.stdout.strip() == "migrated"
+    failing = run("exec", "db", "sh", "-c", "exit 7", check=False)
+    assert failing.returncode == 7
+    run("exec", "worker", "sh", "-c", "echo from-worker")
+    logs = run("logs", "migrate").stdout
+    assert logs == "" or logs.startswith("webapp-migrate-1 |")
