@@ -29,9 +29,14 @@ from runtime import errdefs
 SpecFor = Callable[[Operation], ContainerSpec]
 
 
+# Operations mostly wait on the engine (stop timeouts, healthchecks), not on our CPU, so the
+# default is well above the core count; `--parallel` overrides it.
+DEFAULT_PARALLEL = 16
+
+
 @dataclass(frozen=True)
 class ExecuteOptions:
-    parallel: int = 4
+    parallel: int = DEFAULT_PARALLEL
     stop_timeout: int | None = None      # seconds; None: each container's own
     wait_timeout: float = 120.0          # per awaited condition
     start: bool = True                   # False: create without starting (`up --no-start`)

@@ -103,7 +103,7 @@ def register(app: typer.Typer, *, run) -> None:
            pull: Annotated[Optional[str], typer.Option("--pull", help="always, missing or never.")] = None,
            scale: Annotated[Optional[list[str]], typer.Option("--scale", metavar="SERVICE=N")] = None,
            recreate_volumes: Annotated[bool, typer.Option("--recreate-volumes")] = False,
-           parallel: Annotated[int, typer.Option("--parallel", help="Operations at once.")] = 0,
+           parallel: Annotated[int, typer.Option("--parallel", help="Operations at once (default 16).")] = 0,
            timeout: TimeoutOpt = None, progress: ProgressOpt = "plain", engine: EngineOpt = None,
            file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
            profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
@@ -112,7 +112,7 @@ def register(app: typer.Typer, *, run) -> None:
 
         def body() -> int:
             from orchestrator.cli.display import display_for
-            from orchestrator.executor import ExecuteOptions
+            from orchestrator.executor import DEFAULT_PARALLEL, ExecuteOptions
             from orchestrator.loader.tree import plain
             from orchestrator.planner import PlanOptions, PullPolicy
             from orchestrator.reconcile import apply, make_plan
@@ -128,7 +128,7 @@ def register(app: typer.Typer, *, run) -> None:
                 for warning in the_plan.warnings:
                     sys.stderr.write(f"warning: {warning}\n")
                 outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
-                                options=ExecuteOptions(parallel=parallel or (os.cpu_count() or 2) * 2,
+                                options=ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
                                                        stop_timeout=timeout, wait_timeout=wait_timeout))
                 code = _failures(outcome)
                 if code == 0 and wait:
@@ -159,7 +159,7 @@ def register(app: typer.Typer, *, run) -> None:
                 observed = observe(client, result.stack.name)
                 the_plan = plan_down(observed, result.stack, DownOptions(volumes=volumes, remove_orphans=True))
                 outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
-                                options=ExecuteOptions(parallel=(os.cpu_count() or 2) * 2, stop_timeout=timeout))
+                                options=ExecuteOptions(stop_timeout=timeout))
             return _failures(outcome)
 
         run(opts.debug, body)
@@ -286,7 +286,7 @@ def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str,
                 observed = observe(client, result.stack.name)
                 the_plan = plan_lifecycle(OpType(op_name), observed, result.stack, tuple(services or ()))
                 outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
-                                options=ExecuteOptions(parallel=(os.cpu_count() or 2) * 2, stop_timeout=timeout))
+                                options=ExecuteOptions(stop_timeout=timeout))
             return _failures(outcome)
 
         run(opts.debug, body)

@@ -27,9 +27,13 @@ def plan_down(observed: ObservedStack, desired: Stack | None = None,
               options: DownOptions = DownOptions()) -> Plan:
     """Remove the observed stack's containers, then networks (and volumes with `volumes`)."""
     order: dict[str, int] = {}
+    users: dict[str, set[str]] = {}   # service -> services that depend on it directly
     if desired is not None:
-        waves = g.stop_waves(g.build_graph(desired))
+        graph = g.build_graph(desired)
+        waves = g.stop_waves(graph)
         order = {service: index for index, wave in enumerate(waves) for service in wave}
+        users = {s: {d for d in graph.successors(s) if graph.nodes[d].get("kind") == "service"}
+                 for s in desired.services}
     declared = set(desired.services) if desired is not None else None
     ops: list[Operation] = []
     by_service: dict[str, list[str]] = {}
@@ -39,8 +43,11 @@ def plan_down(observed: ObservedStack, desired: Stack | None = None,
     # Orphans (no place in the graph) first, then the stop waves: dependents first.
     containers.sort(key=lambda c: (order.get(c.service, -1), c.service, c.number))
     for container in containers:
-        wave = order.get(container.service, -1)
-        before = [op_id for service, ids in by_service.items() if order.get(service, -1) < wave for op_id in ids]
+        # A container goes once the containers that use it are gone (not a whole wave
+        # earlier: a long dependency chain would otherwise wait for unrelated stops).
+        before = [op_id for service in users.get(container.service, ()) for op_id in by_service.get(service, ())]
+        if desired is not None and container.service not in order:
+            before = []
         cause = ("stack taken down" if declared is None or container.service in declared
                  else "service no longer declared")
         op = Operation(id=operation_id(OpType.REMOVE_CONTAINER, container.name),
