@@ -55,8 +55,31 @@ def _parse_scale(values: list[str]) -> dict[str, int]:
     return scale
 
 
+def _engine_errors(body):
+    """Engine and planning failures are the user's to act on: one clear line, no traceback.
+
+    A plan that cannot be made (e.g. a changed volume without --recreate-volumes) or a bad
+    --engine exits 2; an engine error (unreachable, refused) exits 1.
+    """
+    def guarded() -> int:
+        from orchestrator.planner import PlanError
+        from runtime import errdefs
+
+        try:
+            return body()
+        except (PlanError, ValueError) as exc:
+            sys.stderr.write(f"stackyard: {exc}\n")
+            return 2
+        except errdefs.StackyardError as exc:
+            sys.stderr.write(f"stackyard: {exc}\n")
+            return 1
+
+    return guarded
+
+
 def register(app: typer.Typer, *, run) -> None:
     """Add the stack commands to `app`; `run(debug, body)` turns a body into an exit code."""
+    run = _wrap(run)
 
     def opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug):
         return GlobalOptions.from_flags(file, stack_name, env_file, profile, project_directory, debug).merged(ctx)
@@ -260,6 +283,10 @@ def register(app: typer.Typer, *, run) -> None:
                 return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
 
         run(opts.debug, body)
+
+
+def _wrap(run):
+    return lambda debug, body: run(debug, _engine_errors(body))
 
 
 def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str, summary: str) -> None:

@@ -170,3 +170,22 @@ def test_stop_start_restart_exec_and_logs(webapp):
     run("exec", "worker", "sh", "-c", "echo from-worker")
     logs = run("logs", "migrate").stdout
     assert logs == "" or logs.startswith("webapp-migrate-1 |")
+
+
+def test_changed_network_is_recreated_and_changed_volume_refused(webapp):
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    compose = project / "compose.yaml"
+    original = compose.read_text()
+    compose.write_text(original.replace("  front: {}\n", "  front: {labels: {tier: web}}\n"))
+    plan = run("plan").stdout
+    assert "recreate network webapp_front: labels" in plan
+    assert "recreate webapp-web-1: network webapp_front recreated" in plan
+    run("up", "-d")
+    assert client.inspect_network("webapp_front")["Labels"]["tier"] == "web"
+    assert client.inspect_container("webapp-web-1")["State"]["Running"]
+    compose.write_text(compose.read_text().replace("  db-data: {}\n", "  db-data: {labels: {keep: me}}\n"))
+    refused = run("up", "-d", check=False)
+    assert refused.returncode == 2
+    assert "--recreate-volumes" in refused.stderr and "Traceback" not in refused.stderr
+    assert client.inspect_volume("webapp_db-data")["Labels"].get("keep") is None
