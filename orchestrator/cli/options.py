@@ -15,6 +15,10 @@ import typer
 
 FileOpt = Annotated[Optional[list[str]], typer.Option(
     "-f", "--file", metavar="FILE", help="Stack file (repeatable; '-' reads stdin).")]
+# For commands where `-f` means something else (`logs -f` follows, as in docker compose):
+# the stack file is then given with `--file`, or with `-f` before the command name.
+FileLongOpt = Annotated[Optional[list[str]], typer.Option(
+    "--file", metavar="FILE", help="Stack file (repeatable; '-' reads stdin).")]
 StackNameOpt = Annotated[Optional[str], typer.Option(
     "-p", "--stack-name", "--project-name", metavar="NAME", help="Stack (project) name.")]
 EnvFileOpt = Annotated[Optional[list[str]], typer.Option(

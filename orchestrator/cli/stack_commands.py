@@ -13,8 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from orchestrator.cli.coercion import PlainCommand
-from orchestrator.cli.options import (DebugOpt, EnvFileOpt, FileOpt, GlobalOptions, ProfileOpt,
-                                      ProjectDirOpt, StackNameOpt)
+from orchestrator.cli.options import (DebugOpt, EnvFileOpt, FileLongOpt, FileOpt, GlobalOptions,
+                                      ProfileOpt, ProjectDirOpt, StackNameOpt)
 
 EngineOpt = Annotated[Optional[str], typer.Option(
     "--engine", metavar="ENGINE", help="docker (DOCKER_HOST or /var/run/docker.sock), unix://PATH or "
@@ -221,12 +221,13 @@ def register(app: typer.Typer, *, run) -> None:
     @app.command(cls=PlainCommand)
     def logs(ctx: typer.Context,
              services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+             follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines.")] = False,
              tail: Annotated[str, typer.Option("--tail", help="Lines from the end, or 'all'.")] = "all",
              timestamps: Annotated[bool, typer.Option("-t", "--timestamps")] = False,
              engine: EngineOpt = None,
-             file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+             file: FileLongOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
              profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
-        """Print the logs of the stack's containers, each line prefixed with its container."""
+        """Print the logs of the stack's containers, interleaved, each line prefixed with its container."""
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
@@ -235,13 +236,59 @@ def register(app: typer.Typer, *, run) -> None:
             result = _load(opts)
             with _connect(engine) as client:
                 observed = observe(client, result.stack.name)
-                width = max((len(c.name) for c in observed.containers), default=0)
-                for c in observed.containers:
-                    if services and c.service not in services:
-                        continue
-                    for _stream, chunk in client.container_logs(c.id, tail=tail, timestamps=timestamps):
-                        for line in chunk.decode("utf-8", "replace").splitlines():
-                            sys.stdout.write(f"{c.name:<{width}} | {line}\n")
+                chosen = [c for c in observed.containers if not services or c.service in services]
+                _print_logs(client, chosen, follow=follow, tail=tail, timestamps=timestamps)
+            return 0
+
+        run(opts.debug, body)
+
+    @app.command(cls=PlainCommand)
+    def pull(ctx: typer.Context,
+             services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+             progress: ProgressOpt = "plain", engine: EngineOpt = None,
+             file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+             profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Pull the images of the stack's services."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.cli.display import display_for
+            from orchestrator.executor import ExecuteOptions
+            from orchestrator.planner import Operation, OpType, Plan, operation_id
+            from orchestrator.reconcile import apply
+
+            result = _load(opts)
+            images = sorted({s.image for name, s in result.stack.services.items()
+                             if s.image and (not services or name in services)})
+            the_plan = Plan(stack=result.stack.name, operations=tuple(
+                Operation(id=operation_id(OpType.PULL_IMAGE, ref), type=OpType.PULL_IMAGE, target=ref,
+                          cause="asked to pull") for ref in images))
+            with _connect(engine) as client:
+                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
+                                options=ExecuteOptions())
+            return _failures(outcome)
+
+        run(opts.debug, body)
+
+    @app.command(cls=PlainCommand)
+    def kill(ctx: typer.Context,
+             services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+             signal: Annotated[str, typer.Option("-s", "--signal", help="Signal to send.")] = "SIGKILL",
+             engine: EngineOpt = None,
+             file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+             profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Send a signal to the stack's running containers."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.observe import observe
+
+            result = _load(opts)
+            with _connect(engine) as client:
+                for c in observe(client, result.stack.name).containers:
+                    if c.state == "running" and (not services or c.service in services):
+                        client.kill_container(c.id, signal=signal)
+                        sys.stderr.write(f"killed {c.name} ({signal})\n")
             return 0
 
         run(opts.debug, body)
@@ -317,6 +364,55 @@ def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str,
             return _failures(outcome)
 
         run(opts.debug, body)
+
+
+_COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
+
+
+def _print_logs(client, containers, *, follow: bool, tail: str, timestamps: bool) -> None:
+    """Interleave the containers' logs line by line, `name | line`, coloured on a TTY; with
+    `follow`, one reader thread per container until they all end or Ctrl-C."""
+    import threading
+
+    width = max((len(c.name) for c in containers), default=0)
+    colour = sys.stdout.isatty()
+    lock = threading.Lock()
+    streams = []
+
+    def pump(index: int, container) -> None:
+        prefix = f"{container.name:<{width}} |"
+        if colour:
+            prefix = f"\033[{_COLOURS[index % len(_COLOURS)]}m{prefix}\033[0m"
+        stream = client.container_logs(container.id, follow=follow, tail=tail, timestamps=timestamps)
+        streams.append(stream)
+        pending = b""
+        for _kind, chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            with lock:
+                for line in lines:
+                    sys.stdout.write(f"{prefix} {line.decode('utf-8', 'replace')}\n")
+                sys.stdout.flush()
+        if pending:
+            with lock:
+                sys.stdout.write(f"{prefix} {pending.decode('utf-8', 'replace')}\n")
+
+    if not follow:
+        for index, container in enumerate(containers):
+            pump(index, container)
+        return
+    threads = [threading.Thread(target=pump, args=(i, c), daemon=True) for i, c in enumerate(containers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+    finally:
+        for stream in streams:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
 
 
 def _wait_all(client, stack, services, timeout: int) -> int:

@@ -168,8 +168,13 @@ def test_stop_start_restart_exec_and_logs(webapp):
     failing = run("exec", "db", "sh", "-c", "exit 7", check=False)
     assert failing.returncode == 7
     run("exec", "worker", "sh", "-c", "echo from-worker")
-    logs = run("logs", "migrate").stdout
-    assert logs == "" or logs.startswith("webapp-migrate-1 |")
+    run("exec", "db", "sh", "-c", "echo hello-from-db > /proc/1/fd/1")
+    logs = run("logs", "--tail", "5", "db", "migrate").stdout
+    assert "webapp-db-1      | hello-from-db" in logs.splitlines()
+    # Following a container that has exited ends by itself.
+    assert run("logs", "-f", "migrate").returncode == 0
+    run("kill", "worker")
+    assert states()["worker"] == "exited"
 
 
 def test_changed_network_is_recreated_and_changed_volume_refused(webapp):
