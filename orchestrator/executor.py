@@ -139,10 +139,13 @@ class _Runner:
 
     def create_network(self, op: Operation) -> None:
         self.emit(op, Status.WORKING, "Creating", op.cause)
+        self._create_network(op)
+        self.emit(op, Status.DONE, "Created")
+
+    def _create_network(self, op: Operation) -> None:
         network = self.stack.networks[op.resource]
         self.engine.create_network(network_body(self.stack, op.resource, network,
                                                 config_hash=op.config_hash or "", config=op.config or ""))
-        self.emit(op, Status.DONE, "Created")
 
     def recreate_network(self, op: Operation) -> None:
         self.emit(op, Status.WORKING, "Recreating", op.cause)
@@ -154,9 +157,7 @@ class _Runner:
             self.engine.disconnect_network(op.target, container, force=True)
         if info:
             self.engine.remove_network(info.get("Id") or op.target)
-        network = self.stack.networks[op.resource]
-        self.engine.create_network(network_body(self.stack, op.resource, network,
-                                                config_hash=op.config_hash or "", config=op.config or ""))
+        self._create_network(op)
         self.emit(op, Status.DONE, "Recreated")
 
     def remove_network(self, op: Operation) -> None:
