@@ -116,7 +116,7 @@ def register(app: typer.Typer, *, run) -> None:
     @app.command(cls=PlainCommand)
     def up(ctx: typer.Context,
            services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
-           detach: Annotated[bool, typer.Option("-d", "--detach", help="Run in the background (the only mode so far).")] = False,
+           detach: Annotated[bool, typer.Option("-d", "--detach", help="Leave the containers running in the background (else follow their logs; Ctrl-C stops them).")] = False,
            wait: Annotated[bool, typer.Option("--wait", help="Wait until services are running/healthy.")] = False,
            wait_timeout: Annotated[int, typer.Option("--wait-timeout")] = 120,
            remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
@@ -156,6 +156,8 @@ def register(app: typer.Typer, *, run) -> None:
                 code = _failures(outcome)
                 if code == 0 and wait:
                     code = _wait_all(client, result.stack, services or (), wait_timeout)
+                if code == 0 and not detach and not wait:
+                    code = _attach(client, result.stack, tuple(services or ()), progress, timeout)
             return code
 
         run(opts.debug, body)
@@ -413,6 +415,26 @@ def _print_logs(client, containers, *, follow: bool, tail: str, timestamps: bool
             close = getattr(stream, "close", None)
             if close:
                 close()
+
+
+def _attach(client, stack, services: tuple[str, ...], progress: str, timeout) -> int:
+    """`up` in the foreground, as docker compose: follow the logs; Ctrl-C stops the stack."""
+    from orchestrator.cli.display import display_for
+    from orchestrator.executor import ExecuteOptions
+    from orchestrator.observe import observe
+    from orchestrator.planner import OpType, plan_lifecycle
+    from orchestrator.reconcile import apply
+
+    observed = observe(client, stack.name)
+    chosen = [c for c in observed.containers if not services or c.service in services]
+    try:
+        _print_logs(client, chosen, follow=True, tail="all", timestamps=False)
+        return 0
+    except KeyboardInterrupt:
+        sys.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n")
+        stop = plan_lifecycle(OpType.STOP_CONTAINER, observe(client, stack.name), stack, services)
+        apply(stop, stack, client, sink=display_for(progress), options=ExecuteOptions(stop_timeout=timeout))
+        return 130
 
 
 def _wait_all(client, stack, services, timeout: int) -> int:

@@ -49,6 +49,7 @@ def webapp(tmp_path, dockerd, busybox_image):
     client = EngineClient(dockerd.host)
     try:
         run.port = int(env["WEB_PORT"])
+        run.image = busybox_image
         yield project, run, client
     finally:
         run("down", "-v", "-t", "1", check=False)
@@ -194,3 +195,35 @@ def test_changed_network_is_recreated_and_changed_volume_refused(webapp):
     assert refused.returncode == 2
     assert "--recreate-volumes" in refused.stderr and "Traceback" not in refused.stderr
     assert client.inspect_volume("webapp_db-data")["Labels"].get("keep") is None
+
+
+def test_foreground_up_follows_logs_and_ctrl_c_stops_the_stack(webapp, tmp_path):
+    import signal
+
+    project, run, client = webapp
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "DOCKER_HOST": os.environ["STACKYARD_TEST_DOCKER_HOST"], "STACKYARD_EXAMPLE_IMAGE": run.image,
+           "WEB_PORT": str(run.port)}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.app", "up", "-t", "1"], cwd=project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            running = [c for c in client.list_containers(filters={"label": ["com.docker.compose.project=webapp"]})
+                       if c["State"] == "running"]
+            if len(running) == 3:  # db, worker, web (migrate has run to completion)
+                break
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.5)
+        time.sleep(1)  # let `up` reach its log-following phase
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Gracefully stopping" in err
+    states = {c["Labels"]["com.docker.compose.service"]: c["State"]
+              for c in client.list_containers(all=True, filters={"label": ["com.docker.compose.project=webapp"]})}
+    assert set(states.values()) == {"exited"}
+
