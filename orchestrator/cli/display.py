@@ -1,7 +1,9 @@
-"""Renders progress events for people (plain lines) or machines (JSON lines).
+"""Renders progress events for people (a live table on a TTY, plain lines otherwise) or
+machines (JSON lines).
 
-The core emits `progress.ProgressEvent`s; this is the only place they are printed. Plain
-lines go to stderr so stdout stays clean for data (`ps --format json`, `plan --format json`).
+The core emits `progress.ProgressEvent`s; this is the only place they are printed. Human
+output goes to stderr so stdout stays clean for data (`ps --format json`, `plan --format json`).
+Every display is a context manager: the live one draws until the block ends.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ _MARKS = {Status.WORKING: " ", Status.DONE: "✔", Status.ERROR: "✘", Status.S
           Status.WARNING: "!"}
 
 
-class PlainDisplay:
+class _Display:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+
+class PlainDisplay(_Display):
     """`✔ container demo-web-1  Started` per event; thread-safe (the executor is parallel)."""
 
     def __init__(self, stream=None):
@@ -30,7 +40,7 @@ class PlainDisplay:
             self.stream.flush()
 
 
-class JsonDisplay:
+class JsonDisplay(_Display):
     """One JSON object per event on stdout (`--progress json`)."""
 
     def __init__(self, stream=None):
@@ -45,11 +55,54 @@ class JsonDisplay:
             self.stream.flush()
 
 
-class QuietDisplay:
+class QuietDisplay(_Display):
     def emit(self, event: ProgressEvent) -> None:
         if event.status is Status.ERROR:
             sys.stderr.write(f"{event.target}: {event.detail}\n")
 
 
+class LiveDisplay(_Display):
+    """One line per object, redrawn in place as its state changes (rich, imported lazily)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.rows: dict[str, ProgressEvent] = {}
+        self.lock = threading.Lock()
+        self.live = Live(console=Console(stderr=True), refresh_per_second=8, transient=False)
+
+    def __enter__(self):
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self.lock:
+            self.live.update(self._render(), refresh=True)
+        self.live.__exit__(*exc_info)
+
+    def emit(self, event: ProgressEvent) -> None:
+        with self.lock:
+            self.rows[event.target] = event
+            self.live.update(self._render())
+
+    def _render(self):
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table.grid(padding=(0, 1))
+        styles = {Status.DONE: "green", Status.ERROR: "red", Status.SKIPPED: "yellow",
+                  Status.WARNING: "yellow", Status.WORKING: "cyan"}
+        for event in self.rows.values():
+            mark = "…" if event.status is Status.WORKING else _MARKS[event.status]
+            table.add_row(Text(mark, style=styles[event.status]), event.target,
+                          Text(event.text, style=styles[event.status]),
+                          Text(event.detail, style="dim"))
+        return table
+
+
 def display_for(mode: str):
-    return {"json": JsonDisplay, "quiet": QuietDisplay}.get(mode, PlainDisplay)()
+    """`auto` (default): live on a terminal, plain lines otherwise; or plain, json, quiet."""
+    if mode == "auto":
+        mode = "live" if sys.stderr.isatty() else "plain"
+    return {"json": JsonDisplay, "quiet": QuietDisplay, "live": LiveDisplay}.get(mode, PlainDisplay)()

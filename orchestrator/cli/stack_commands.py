@@ -19,7 +19,7 @@ from orchestrator.cli.options import (DebugOpt, EnvFileOpt, FileLongOpt, FileOpt
 EngineOpt = Annotated[Optional[str], typer.Option(
     "--engine", metavar="ENGINE", help="docker (DOCKER_HOST or /var/run/docker.sock), unix://PATH or "
                                       "tcp://HOST:PORT (default: STACKYARD_ENGINE, else docker).")]
-ProgressOpt = Annotated[str, typer.Option("--progress", help="plain, json or quiet.")]
+ProgressOpt = Annotated[str, typer.Option("--progress", help="auto (live on a terminal), plain, json or quiet.")]
 TimeoutOpt = Annotated[Optional[int], typer.Option("-t", "--timeout", help="Seconds to wait for a container to stop.")]
 
 
@@ -127,7 +127,7 @@ def register(app: typer.Typer, *, run) -> None:
            scale: Annotated[Optional[list[str]], typer.Option("--scale", metavar="SERVICE=N")] = None,
            recreate_volumes: Annotated[bool, typer.Option("--recreate-volumes")] = False,
            parallel: Annotated[int, typer.Option("--parallel", help="Operations at once (default 16).")] = 0,
-           timeout: TimeoutOpt = None, progress: ProgressOpt = "plain", engine: EngineOpt = None,
+           timeout: TimeoutOpt = None, progress: ProgressOpt = "auto", engine: EngineOpt = None,
            file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
            profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
         """Create and start the stack's containers; reapplying a converged stack changes nothing."""
@@ -150,9 +150,10 @@ def register(app: typer.Typer, *, run) -> None:
                 the_plan, _ = make_plan(result.stack, plain(result.canonical), client, options)
                 for warning in the_plan.warnings:
                     sys.stderr.write(f"warning: {warning}\n")
-                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
-                                options=ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
-                                                       stop_timeout=timeout, wait_timeout=wait_timeout))
+                with display_for(progress) as sink:
+                    outcome = apply(the_plan, result.stack, client, sink=sink,
+                                    options=ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
+                                                           stop_timeout=timeout, wait_timeout=wait_timeout))
                 code = _failures(outcome)
                 if code == 0 and wait:
                     code = _wait_all(client, result.stack, services or (), wait_timeout)
@@ -166,7 +167,7 @@ def register(app: typer.Typer, *, run) -> None:
     def down(ctx: typer.Context,
              volumes: Annotated[bool, typer.Option("-v", "--volumes", help="Remove named volumes too.")] = False,
              remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
-             timeout: TimeoutOpt = None, progress: ProgressOpt = "plain", engine: EngineOpt = None,
+             timeout: TimeoutOpt = None, progress: ProgressOpt = "auto", engine: EngineOpt = None,
              file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
              profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
         """Stop and remove the stack's containers and networks (and volumes with -v)."""
@@ -183,8 +184,9 @@ def register(app: typer.Typer, *, run) -> None:
             with _connect(engine) as client:
                 observed = observe(client, result.stack.name)
                 the_plan = plan_down(observed, result.stack, DownOptions(volumes=volumes, remove_orphans=True))
-                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
-                                options=ExecuteOptions(stop_timeout=timeout))
+                with display_for(progress) as sink:
+                    outcome = apply(the_plan, result.stack, client, sink=sink,
+                                    options=ExecuteOptions(stop_timeout=timeout))
             return _failures(outcome)
 
         run(opts.debug, body)
@@ -247,7 +249,7 @@ def register(app: typer.Typer, *, run) -> None:
     @app.command(cls=PlainCommand)
     def pull(ctx: typer.Context,
              services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
-             progress: ProgressOpt = "plain", engine: EngineOpt = None,
+             progress: ProgressOpt = "auto", engine: EngineOpt = None,
              file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
              profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
         """Pull the images of the stack's services."""
@@ -266,8 +268,8 @@ def register(app: typer.Typer, *, run) -> None:
                 Operation(id=operation_id(OpType.PULL_IMAGE, ref), type=OpType.PULL_IMAGE, target=ref,
                           cause="asked to pull") for ref in images))
             with _connect(engine) as client:
-                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
-                                options=ExecuteOptions())
+                with display_for(progress) as sink:
+                    outcome = apply(the_plan, result.stack, client, sink=sink, options=ExecuteOptions())
             return _failures(outcome)
 
         run(opts.debug, body)
@@ -344,7 +346,7 @@ def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str,
     @app.command(name=name, cls=PlainCommand, help=summary)
     def command(ctx: typer.Context,
                 services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
-                timeout: TimeoutOpt = None, progress: ProgressOpt = "plain", engine: EngineOpt = None,
+                timeout: TimeoutOpt = None, progress: ProgressOpt = "auto", engine: EngineOpt = None,
                 file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
                 profile: ProfileOpt = None, project_directory: ProjectDirOpt = None,
                 debug: DebugOpt = False) -> None:
@@ -361,8 +363,9 @@ def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str,
             with _connect(engine) as client:
                 observed = observe(client, result.stack.name)
                 the_plan = plan_lifecycle(OpType(op_name), observed, result.stack, tuple(services or ()))
-                outcome = apply(the_plan, result.stack, client, sink=display_for(progress),
-                                options=ExecuteOptions(stop_timeout=timeout))
+                with display_for(progress) as sink:
+                    outcome = apply(the_plan, result.stack, client, sink=sink,
+                                    options=ExecuteOptions(stop_timeout=timeout))
             return _failures(outcome)
 
         run(opts.debug, body)
@@ -433,7 +436,8 @@ def _attach(client, stack, services: tuple[str, ...], progress: str, timeout) ->
     except KeyboardInterrupt:
         sys.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n")
         stop = plan_lifecycle(OpType.STOP_CONTAINER, observe(client, stack.name), stack, services)
-        apply(stop, stack, client, sink=display_for(progress), options=ExecuteOptions(stop_timeout=timeout))
+        with display_for(progress) as sink:
+            apply(stop, stack, client, sink=sink, options=ExecuteOptions(stop_timeout=timeout))
         return 130
 
 
