@@ -309,6 +309,7 @@ def register(app: typer.Typer, *, run) -> None:
               service: Annotated[str, typer.Argument(metavar="SERVICE")],
               command: Annotated[list[str], typer.Argument(metavar="COMMAND")],
               index: Annotated[int, typer.Option("--index", help="Replica number.")] = 1,
+              no_tty: Annotated[bool, typer.Option("-T", "--no-TTY", help="No pseudo-terminal, even on a terminal.")] = False,
               engine: EngineOpt = None,
               file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
               profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
@@ -326,6 +327,8 @@ def register(app: typer.Typer, *, run) -> None:
                 if target is None:
                     sys.stderr.write(f'stackyard: service "{service}" has no running container {index}\n')
                     return 1
+                if not no_tty and sys.stdin.isatty() and sys.stdout.isatty():
+                    return _interactive_exec(client, target.id, command)
                 created = client.exec_create(target.id, {"Cmd": command, "AttachStdout": True,
                                                           "AttachStderr": True})
                 for stream, chunk in client.exec_start(created["Id"]):
@@ -338,6 +341,47 @@ def register(app: typer.Typer, *, run) -> None:
 
 def _wrap(run):
     return lambda debug, body: run(debug, _engine_errors(body))
+
+
+def _interactive_exec(client, container: str, command: list[str]) -> int:
+    """`exec` on a terminal: a TTY in the container, our terminal in raw mode, bytes copied
+    both ways until the process ends; its exit code is ours."""
+    import select
+    import shutil
+    import termios
+    import tty
+
+    created = client.exec_create(container, {"Cmd": command, "AttachStdin": True, "AttachStdout": True,
+                                             "AttachStderr": True, "Tty": True})
+    sock, pending = client.exec_attach(created["Id"], tty=True)
+    size = shutil.get_terminal_size()
+    try:
+        client.exec_resize(created["Id"], height=size.lines, width=size.columns)
+    except Exception:  # noqa: BLE001 - a size the engine refuses only affects line wrapping
+        pass
+    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    saved = termios.tcgetattr(stdin)
+    try:
+        tty.setraw(stdin)
+        if pending:
+            os.write(stdout, pending)
+        while True:
+            readable, _, _ = select.select([sock, stdin], [], [])
+            if sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                os.write(stdout, data)
+            if stdin in readable:
+                data = os.read(stdin, 65536)
+                if not data:
+                    sock.shutdown(2 - 1)  # SHUT_WR: end of input, keep reading output
+                else:
+                    sock.sendall(data)
+    finally:
+        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        sock.close()
+    return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
 
 
 def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str, summary: str) -> None:

@@ -240,6 +240,22 @@ class EngineClient:
         # dockerd hijacks the connection and sends the output until it closes it.
         return self._stream("POST", path, _frames(tty), json_body=body, timeout=None)
 
+    def exec_attach(self, exec_id: str, *, tty: bool = True) -> tuple[Any, bytes]:
+        """Start an exec with stdin attached over a hijacked connection.
+
+        Returns the raw socket (write stdin to it, read output from it: raw bytes with a
+        TTY, multiplexed frames without) and the output bytes already received.
+        """
+        from orchestrator.engine.hijack import open_upgraded
+
+        path = self._t.path(f"/exec/{_q(exec_id)}/start")
+        context = self._t.tls.ssl_context() if self._t.tls else None
+        return open_upgraded(self._t.endpoint, context, path, {"Detach": False, "Tty": tty})
+
+    def exec_resize(self, exec_id: str, *, height: int, width: int) -> None:
+        """Tell the exec's TTY its size (rows, columns)."""
+        self._call("POST", f"/exec/{_q(exec_id)}/resize", params={"h": height, "w": width})
+
     def exec_inspect(self, exec_id: str) -> dict:
         return self._json("GET", f"/exec/{_q(exec_id)}/json")
 

@@ -227,3 +227,42 @@ def test_foreground_up_follows_logs_and_ctrl_c_stops_the_stack(webapp, tmp_path)
               for c in client.list_containers(all=True, filters={"label": ["com.docker.compose.project=webapp"]})}
     assert set(states.values()) == {"exited"}
 
+
+
+def test_exec_on_a_terminal_is_interactive(webapp, tmp_path):
+    import pty
+    import select
+
+    project, run, client = webapp
+    run("up", "-d", "--wait")
+    master, slave = pty.openpty()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
+           "DOCKER_HOST": os.environ["STACKYARD_TEST_DOCKER_HOST"], "STACKYARD_EXAMPLE_IMAGE": run.image,
+           "WEB_PORT": str(run.port)}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.app", "exec", "db", "sh"], cwd=project,
+                            env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    output = b""
+    sent = False
+    try:
+        deadline = time.time() + 60
+        while proc.poll() is None and time.time() < deadline:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    output += os.read(master, 4096)
+                except OSError:
+                    break
+            # busybox's line editor asks the terminal where the cursor is; answer as a
+            # terminal would, then type the command.
+            if not sent and b"\x1b[6n" in output:
+                os.write(master, b"\x1b[1;1R")
+                os.write(master, b"echo tty-$((6*7)); test -t 0 && echo is-a-tty; exit 3\r")
+                sent = True
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert proc.returncode == 3, output
+    assert b"tty-42" in output and b"is-a-tty" in output
