@@ -11,6 +11,7 @@ import os
 import pytest
 
 from tests.integration.dockerd import PrivateDockerd, import_busybox, missing_requirement
+from tests.integration.registry import PrivateRegistry, missing_registry
 
 
 def pytest_configure(config):
@@ -49,3 +50,17 @@ def dockerd():
 @pytest.fixture(scope="session")
 def busybox_image(dockerd):
     return import_busybox(dockerd.host)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """A private registry on 127.0.0.1 (Debian docker-registry), for pull and push tests."""
+    reason = missing_registry()
+    if reason is not None:
+        pytest.skip(reason)
+    server = PrivateRegistry()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
