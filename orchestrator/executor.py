@@ -62,16 +62,20 @@ class WaitFailed(Exception):
 
 
 def execute(plan: Plan, *, engine: Any, stack: Stack, spec_for: SpecFor,
-            sink: EventSink | None = None, options: ExecuteOptions = ExecuteOptions()) -> Outcome:
-    """Run every operation of `plan`; returns what happened to each (never raises for one)."""
-    runner = _Runner(engine, stack, spec_for, sink or NullSink(), options)
-    return runner.run(plan)
+            sink: EventSink | None = None, options: ExecuteOptions = ExecuteOptions(),
+            auth_for: Callable[[str], dict | None] = lambda _ref: None) -> Outcome:
+    """Run every operation of `plan`; returns what happened to each (never raises for one).
+
+    `auth_for(image reference)` gives the registry credentials of a pull (read by the caller).
+    """
+    return _Runner(engine, stack, spec_for, sink or NullSink(), options, auth_for).run(plan)
 
 
 class _Runner:
     def __init__(self, engine: Any, stack: Stack, spec_for: SpecFor, sink: EventSink,
-                 options: ExecuteOptions):
+                 options: ExecuteOptions, auth_for: Callable[[str], dict | None]):
         self.engine = engine
+        self.auth_for = auth_for
         self.stack = stack
         self.spec_for = spec_for
         self.sink = sink
@@ -179,7 +183,7 @@ class _Runner:
 
     def pull_image(self, op: Operation) -> None:
         self.emit(op, Status.WORKING, "Pulling", op.cause)
-        for progress in self.engine.pull_image(op.target):
+        for progress in self.engine.pull_image(op.target, auth=self.auth_for(op.target)):
             status = progress.get("status")
             if status and progress.get("id"):
                 self.sink.emit(ProgressEvent(f"image {op.target}", Status.WORKING, status, progress["id"]))

@@ -62,4 +62,7 @@ def apply(plan_: Plan, stack: Stack, engine: Any, *, sink: EventSink, options: E
         return container_spec(stack, service, op.number or 1, config_hash=op.config_hash or "",
                               config=op.config or "", environment=environments[op.service])
 
-    return execute(plan_, engine=engine, stack=stack, spec_for=spec_for, sink=sink, options=options)
+    from orchestrator.engine.auth import auth_for
+
+    return execute(plan_, engine=engine, stack=stack, spec_for=spec_for, sink=sink, options=options,
+                   auth_for=lambda ref: auth_for(ref, host))
