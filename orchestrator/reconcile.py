@@ -22,14 +22,17 @@ from orchestrator.progress import EventSink
 
 
 def engine_url(option: str | None, environ: Mapping[str, str]) -> str:
-    """The Engine API endpoint: `--engine`, else STACKYARD_ENGINE, else Docker's.
+    """The Engine API endpoint: `--engine`, else STACKYARD_ENGINE, else Docker's (DOCKER_HOST,
+    the active docker context, the default socket).
 
     Raises:
         ValueError: an unknown engine name.
     """
     value = option or environ.get("STACKYARD_ENGINE") or "docker"
     if value == "docker":
-        return environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        from orchestrator.engine.contexts import context_host
+
+        return environ.get("DOCKER_HOST") or context_host(environ) or "unix:///var/run/docker.sock"
     if value.startswith(("unix://", "tcp://", "http://", "https://")):
         return value
     if value == "builtin":
