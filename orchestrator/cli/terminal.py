@@ -1,0 +1,97 @@
+"""Attached terminal I/O for the stack commands: interleaved logs and interactive exec.
+
+Called by `cli.stack_commands` (`logs`, foreground `up`, `exec`). Everything here writes to the
+user's terminal, which is why it lives in `cli/`.
+"""
+
+import os
+import sys
+
+_COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
+
+
+def print_logs(client, containers, *, follow: bool, tail: str, timestamps: bool) -> None:
+    """Interleave the containers' logs line by line, `name | line`, coloured on a TTY; with
+    `follow`, one reader thread per container until they all end or Ctrl-C."""
+    import threading
+
+    width = max((len(c.name) for c in containers), default=0)
+    colour = sys.stdout.isatty()
+    lock = threading.Lock()
+    streams = []
+
+    def pump(index: int, container) -> None:
+        prefix = f"{container.name:<{width}} |"
+        if colour:
+            prefix = f"\033[{_COLOURS[index % len(_COLOURS)]}m{prefix}\033[0m"
+        stream = client.container_logs(container.id, follow=follow, tail=tail, timestamps=timestamps)
+        streams.append(stream)
+        pending = b""
+        for _kind, chunk in stream:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            with lock:
+                for line in lines:
+                    sys.stdout.write(f"{prefix} {line.decode('utf-8', 'replace')}\n")
+                sys.stdout.flush()
+        if pending:
+            with lock:
+                sys.stdout.write(f"{prefix} {pending.decode('utf-8', 'replace')}\n")
+
+    if not follow:
+        for index, container in enumerate(containers):
+            pump(index, container)
+        return
+    threads = [threading.Thread(target=pump, args=(i, c), daemon=True) for i, c in enumerate(containers)]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.5)
+    finally:
+        for stream in streams:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+
+
+def interactive_exec(client, container: str, command: list[str]) -> int:
+    """`exec` on a terminal: a TTY in the container, our terminal in raw mode, bytes copied
+    both ways until the process ends; its exit code is ours."""
+    import select
+    import shutil
+    import termios
+    import tty
+
+    created = client.exec_create(container, {"Cmd": command, "AttachStdin": True, "AttachStdout": True,
+                                             "AttachStderr": True, "Tty": True})
+    sock, pending = client.exec_attach(created["Id"], tty=True)
+    size = shutil.get_terminal_size()
+    try:
+        client.exec_resize(created["Id"], height=size.lines, width=size.columns)
+    except Exception:  # noqa: BLE001 - a size the engine refuses only affects line wrapping
+        pass
+    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    saved = termios.tcgetattr(stdin)
+    try:
+        tty.setraw(stdin)
+        if pending:
+            os.write(stdout, pending)
+        while True:
+            readable, _, _ = select.select([sock, stdin], [], [])
+            if sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                os.write(stdout, data)
+            if stdin in readable:
+                data = os.read(stdin, 65536)
+                if not data:
+                    sock.shutdown(2 - 1)  # SHUT_WR: end of input, keep reading output
+                else:
+                    sock.sendall(data)
+    finally:
+        termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        sock.close()
+    return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
