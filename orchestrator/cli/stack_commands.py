@@ -38,6 +38,15 @@ def _load(opts, services=()):
     return result
 
 
+def _execute(the_plan, stack, client, progress: str, options):
+    """Carry a plan out with the chosen progress display."""
+    from orchestrator.cli.display import display_for
+    from orchestrator.reconcile import apply
+
+    with display_for(progress) as sink:
+        return apply(the_plan, stack, client, sink=sink, options=options)
+
+
 def _failures(outcome) -> int:
     if outcome.ok:
         return 0
@@ -135,11 +144,10 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.cli.display import display_for
             from orchestrator.executor import DEFAULT_PARALLEL, ExecuteOptions
             from orchestrator.loader.tree import plain
             from orchestrator.planner import PlanOptions, PullPolicy
-            from orchestrator.reconcile import apply, make_plan
+            from orchestrator.reconcile import make_plan
 
             result = _load(opts)
             options = PlanOptions(services=tuple(services or ()), no_deps=no_deps,
@@ -151,10 +159,9 @@ def register(app: typer.Typer, *, run) -> None:
                 the_plan, _ = make_plan(result.stack, plain(result.canonical), client, options)
                 for warning in the_plan.warnings:
                     sys.stderr.write(f"warning: {warning}\n")
-                with display_for(progress) as sink:
-                    outcome = apply(the_plan, result.stack, client, sink=sink,
-                                    options=ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
-                                                           stop_timeout=timeout, wait_timeout=wait_timeout))
+                outcome = _execute(the_plan, result.stack, client, progress,
+                                   ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
+                                                  stop_timeout=timeout, wait_timeout=wait_timeout))
                 code = _failures(outcome)
                 if code == 0 and wait:
                     code = _wait_all(client, result.stack, services or (), wait_timeout)
@@ -175,19 +182,18 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.cli.display import display_for
             from orchestrator.executor import ExecuteOptions
             from orchestrator.observe import observe
             from orchestrator.planner import DownOptions, plan_down
-            from orchestrator.reconcile import apply
 
             result = _load(opts)
             with _connect(engine) as client:
                 observed = observe(client, result.stack.name)
-                the_plan = plan_down(observed, result.stack, DownOptions(volumes=volumes, remove_orphans=True))
-                with display_for(progress) as sink:
-                    outcome = apply(the_plan, result.stack, client, sink=sink,
-                                    options=ExecuteOptions(stop_timeout=timeout))
+                the_plan = plan_down(observed, result.stack,
+                                     DownOptions(volumes=volumes, remove_orphans=remove_orphans))
+                for warning in the_plan.warnings:
+                    sys.stderr.write(f"warning: {warning}\n")
+                outcome = _execute(the_plan, result.stack, client, progress, ExecuteOptions(stop_timeout=timeout))
             return _failures(outcome)
 
         run(opts.debug, body)
@@ -257,10 +263,8 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.cli.display import display_for
             from orchestrator.executor import ExecuteOptions
             from orchestrator.planner import Operation, OpType, Plan, operation_id
-            from orchestrator.reconcile import apply
 
             result = _load(opts)
             images = sorted({s.image for name, s in result.stack.services.items()
@@ -269,8 +273,7 @@ def register(app: typer.Typer, *, run) -> None:
                 Operation(id=operation_id(OpType.PULL_IMAGE, ref), type=OpType.PULL_IMAGE, target=ref,
                           cause="asked to pull") for ref in images))
             with _connect(engine) as client:
-                with display_for(progress) as sink:
-                    outcome = apply(the_plan, result.stack, client, sink=sink, options=ExecuteOptions())
+                outcome = _execute(the_plan, result.stack, client, progress, ExecuteOptions())
             return _failures(outcome)
 
         run(opts.debug, body)
@@ -357,19 +360,15 @@ def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str,
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.cli.display import display_for
             from orchestrator.executor import ExecuteOptions
             from orchestrator.observe import observe
             from orchestrator.planner import OpType, plan_lifecycle
-            from orchestrator.reconcile import apply
 
             result = _load(opts)
             with _connect(engine) as client:
                 observed = observe(client, result.stack.name)
                 the_plan = plan_lifecycle(OpType(op_name), observed, result.stack, tuple(services or ()))
-                with display_for(progress) as sink:
-                    outcome = apply(the_plan, result.stack, client, sink=sink,
-                                    options=ExecuteOptions(stop_timeout=timeout))
+                outcome = _execute(the_plan, result.stack, client, progress, ExecuteOptions(stop_timeout=timeout))
             return _failures(outcome)
 
         run(opts.debug, body)
@@ -377,11 +376,9 @@ def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str,
 
 def _attach(client, stack, services: tuple[str, ...], progress: str, timeout) -> int:
     """`up` in the foreground, as docker compose: follow the logs; Ctrl-C stops the stack."""
-    from orchestrator.cli.display import display_for
     from orchestrator.executor import ExecuteOptions
     from orchestrator.observe import observe
     from orchestrator.planner import OpType, plan_lifecycle
-    from orchestrator.reconcile import apply
 
     observed = observe(client, stack.name)
     chosen = [c for c in observed.containers if not services or c.service in services]
@@ -391,8 +388,7 @@ def _attach(client, stack, services: tuple[str, ...], progress: str, timeout) ->
     except KeyboardInterrupt:
         sys.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n")
         stop = plan_lifecycle(OpType.STOP_CONTAINER, observe(client, stack.name), stack, services)
-        with display_for(progress) as sink:
-            apply(stop, stack, client, sink=sink, options=ExecuteOptions(stop_timeout=timeout))
+        _execute(stop, stack, client, progress, ExecuteOptions(stop_timeout=timeout))
         return 130
 
 

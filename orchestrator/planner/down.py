@@ -19,7 +19,7 @@ from orchestrator.planner.plan import Operation, OpType, Plan, operation_id
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DownOptions:
     volumes: bool = False                # -v: remove the stack's named volumes too
-    remove_orphans: bool = True          # containers of services no longer declared
+    remove_orphans: bool = False         # containers of services no longer declared
     services: tuple[str, ...] = ()       # only these services' containers (no networks/volumes)
 
 
@@ -56,9 +56,17 @@ def plan_down(observed: ObservedStack, desired: Stack | None = None,
                        observed_id=container.id, depends_on=tuple(before))
         ops.append(op)
         by_service.setdefault(container.service, []).append(op.id)
+    warnings: list[str] = []
     if not options.services:
         container_ids = tuple(op.id for op in ops)
+        removed = {op.target for op in ops}
+        # A network that orphans left behind still use cannot be removed: say so instead.
+        busy = {net for c in observed.containers if c.name not in removed for net in c.networks}
         for network in observed.networks:
+            if network.name in busy:
+                warnings.append(f"network {network.name} is still used by containers of services no longer "
+                                "declared; remove them with --remove-orphans")
+                continue
             ops.append(Operation(id=operation_id(OpType.REMOVE_NETWORK, network.name),
                                  type=OpType.REMOVE_NETWORK, target=network.name,
                                  cause="stack taken down", resource=network.key,
@@ -69,4 +77,4 @@ def plan_down(observed: ObservedStack, desired: Stack | None = None,
                                      type=OpType.REMOVE_VOLUME, target=volume.name,
                                      cause="stack taken down (-v)", resource=volume.key,
                                      depends_on=container_ids))
-    return Plan(stack=observed.name, operations=tuple(ops))
+    return Plan(stack=observed.name, operations=tuple(ops), warnings=tuple(warnings))

@@ -52,7 +52,7 @@ def webapp(tmp_path, dockerd, busybox_image):
         run.image = busybox_image
         yield project, run, client
     finally:
-        run("down", "-v", "-t", "1", check=False)
+        run("down", "-v", "--remove-orphans", "-t", "1", check=False)
         client.close()
 
 

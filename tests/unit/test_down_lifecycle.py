@@ -25,13 +25,13 @@ OBSERVED = ObservedStack(
 
 
 def test_plan_down_removes_dependents_before_dependencies_then_networks(tmp_path):
-    plan = plan_down(OBSERVED, _stack(tmp_path))
+    plan = plan_down(OBSERVED, _stack(tmp_path), DownOptions(remove_orphans=True))
     ops = {op.target: op for op in plan.operations}
     assert set(ops["demo-db-1"].depends_on) == {"remove-container:demo-web-1", "remove-container:demo-worker-1"}
     assert ops["demo-old-1"].cause == "service no longer declared"
     assert ops["demo_default"].type is OpType.REMOVE_NETWORK
     assert "demo_data" not in ops
-    with_volumes = plan_down(OBSERVED, _stack(tmp_path), DownOptions(volumes=True))
+    with_volumes = plan_down(OBSERVED, _stack(tmp_path), DownOptions(volumes=True, remove_orphans=True))
     assert any(op.type is OpType.REMOVE_VOLUME and op.target == "demo_data" for op in with_volumes.operations)
 
 
@@ -41,3 +41,13 @@ def test_plan_lifecycle_only_touches_containers_the_verb_applies_to(tmp_path):
     assert {op.target for op in stop.operations} == {"demo-db-1", "demo-web-1", "demo-old-1"}
     start = plan_lifecycle(OpType.START_CONTAINER, OBSERVED, stack, ("worker",))
     assert [op.render() for op in start.operations] == ["start demo-worker-1: asked to start"]
+
+
+def test_plan_down_keeps_orphans_and_their_networks_unless_asked(tmp_path):
+    orphan = ObservedContainer(id="id-old", name="demo-old-1", service="old", number=1, config_hash=None,
+                               state="running", networks=("demo_default",))
+    observed = ObservedStack(name="demo", containers=(_container("db"), orphan), networks=OBSERVED.networks)
+    plan = plan_down(observed, _stack(tmp_path))
+    assert [op.target for op in plan.operations] == ["demo-db-1"]
+    assert plan.warnings == ("network demo_default is still used by containers of services no longer declared; "
+                             "remove them with --remove-orphans",)
