@@ -108,12 +108,21 @@ def load_stack(options: LoadOptions) -> LoadResult:
     extends(document, report, files.load_extended, base_dir=_real_dir(ctx))
     _check_legacy_format(document, report)
     report.raise_if_errors()
+    if not options.interpolate:
+        # `config --no-interpolate`: the merged document as written. The later phases need
+        # real values (a port of `${PORT}:80` cannot be normalised), so they do not run.
+        from orchestrator.loader.project import all_profiles
+
+        ctx.project_name = project_name(document, option=options.project_name, environ=settings,
+                                        project_dir=found.project_dir, report=report)
+        return LoadResult(None, document, sorted(report.diagnostics, key=Diagnostic.sort_key), ctx,
+                          (), tuple(all_profiles(document)))
 
     # Phase 5: schema. Invalid values are cut out and the later phases still run on the
     # rest, so one run reports a misspelt key *and* an undefined dependency; what they say
     # about the cut-out values themselves is dropped (it would only repeat the schema error).
     invalid: list[tuple] = []
-    if options.validate_schema and options.interpolate:
+    if options.validate_schema:
         from orchestrator.loader.validate import validate
         invalid = validate(document, report, strict=options.strict)
     schema_errors = len(report.diagnostics)

@@ -184,3 +184,12 @@ def test_loader_newer_compose_keys_warn_unless_strict(tmp_path, monkeypatch):
     assert [d.message for d in load(tmp_path).diagnostics] == [
         "`teleport` was added in Compose 9.9 and is not supported by this stackyard"]
     assert len(errors(tmp_path, strict=True)) == 1
+
+
+def test_loader_without_interpolation_returns_the_merged_document_as_written(tmp_path):
+    write(tmp_path, {"compose.yaml": "services:\n  web:\n    image: x\n    ports: ['${PORT:-80}:80']\n",
+                     "compose.override.yaml": "services:\n  web:\n    environment: [A=$B]\n"})
+    result = load(tmp_path, interpolate=False)
+    assert result.stack is None
+    assert plain(result.canonical)["services"]["web"] == {
+        "image": "x", "ports": ["${PORT:-80}:80"], "environment": {"A": "$B"}}
