@@ -192,4 +192,4 @@ def test_loader_without_interpolation_returns_the_merged_document_as_written(tmp
     result = load(tmp_path, interpolate=False)
     assert result.stack is None
     assert plain(result.canonical)["services"]["web"] == {
-        "image": "x", "ports": ["${PORT:-80}:80"], "environment": {"A": "$B"}}
+        "image": "x", "ports": ["${PORT:-80}:80"], "environment": ["A=$B"]}
