@@ -100,13 +100,13 @@ class _Runner:
     def run(self, plan: Plan) -> Outcome:
         outcome = Outcome()
         pending = list(plan.operations)
+        planned = {op.id for op in pending}
         running: dict[Future, Operation] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
             while pending or running:
                 for op in list(pending):
-                    blockers = [d for d in op.depends_on if d in {o.id for o in pending} or
-                                d in {o.id for o in running.values()}]
-                    if blockers:
+                    # Ready once every dependency in this plan has a result.
+                    if any(d in planned and d not in outcome.results for d in op.depends_on):
                         continue
                     pending.remove(op)
                     failed = [d for d in op.depends_on if not outcome.results.get(d, "done").startswith("done")]

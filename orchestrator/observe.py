@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from orchestrator import labels as L
+from orchestrator.engine.client import split_reference
 from orchestrator.model import FrozenMap
 from orchestrator.observed import ObservedContainer, ObservedNetwork, ObservedStack, ObservedVolume
 
@@ -46,10 +47,7 @@ def _present_images(engine: Any, references: list[str]) -> FrozenMap:
 
 def _with_tag(reference: str) -> str:
     """`busybox` -> `busybox:latest`, as the engine lists it; digests and tags unchanged."""
-    if "@" in reference:
-        return reference
-    last = reference.rsplit("/", 1)[-1]
-    return reference if ":" in last else reference + ":latest"
+    return reference if split_reference(reference)[1] else reference + ":latest"
 
 
 def _container(summary: dict) -> ObservedContainer:

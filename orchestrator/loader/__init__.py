@@ -81,12 +81,18 @@ def load_stack(options: LoadOptions) -> LoadResult:
 
     # .env of the working (or given project) directory may set COMPOSE_FILE & co.
     early_dir = os.path.abspath(os.path.join(cwd, options.project_directory or "."))
-    settings = _settings_environ(environ, early_dir, options, report)
+    # Read once: the same values serve COMPOSE_* settings and, in the usual case where the
+    # project directory is the working one, interpolation.
+    settings, settings_report = _environment(environ, early_dir, options)
     found = discover(options.files, cwd=cwd, environ=settings,
                      project_directory=options.project_directory, report=report)
     report.raise_if_errors()
 
-    env = _interpolation_env(environ, found.project_dir, options, report)
+    if found.project_dir == early_dir:
+        env, env_report = settings, settings_report
+    else:
+        env, env_report = _environment(environ, found.project_dir, options)
+    report.diagnostics.extend(env_report.diagnostics)
     ctx = LoadContext(options=options, project_dir=found.project_dir, env=env, report=report)
     files = _Files(ctx)
 
@@ -274,17 +280,11 @@ def _display(options: LoadOptions):
     return name
 
 
-def _settings_environ(environ: Mapping[str, str], directory: str, options: LoadOptions,
-                      report: Report) -> dict[str, str]:
-    """Environment for COMPOSE_* settings: `.env` values under the process environment."""
-    quiet = Report()  # the .env is read again, and reported, once the project dir is known
-    return {**_dotenv(environ, directory, options, quiet, _display(options)), **environ}
-
-
-def _interpolation_env(environ: Mapping[str, str], project_dir: str, options: LoadOptions,
-                       report: Report) -> dict[str, str]:
-    """The process environment wins over `.env` / `--env-file` values, as in Compose."""
-    return {**_dotenv(environ, project_dir, options, report, _display(options)), **environ}
+def _environment(environ: Mapping[str, str], directory: str, options: LoadOptions) -> tuple[dict[str, str], Report]:
+    """`.env` (or `--env-file`) values under the process environment, which wins as in
+    Compose; with the problems found reading them."""
+    found = Report()
+    return {**_dotenv(environ, directory, options, found, _display(options)), **environ}, found
 
 
 # ---- files -------------------------------------------------------------------------------
