@@ -8,6 +8,7 @@ the planner; this module only parses flags, prints and chooses exit codes.
 
 import os
 import sys
+from contextlib import contextmanager
 from typing import Annotated, Optional
 
 import typer
@@ -36,6 +37,16 @@ def _load(opts, services=()):
 
     result = load_stack(opts.load_options(services=tuple(services)))
     return result
+
+
+@contextmanager
+def _observed_stack(opts, engine_option: Optional[str]):
+    """What most stack commands start with: the loaded stack, the engine, its observed state."""
+    from orchestrator.observe import observe
+
+    result = _load(opts)
+    with _connect(engine_option) as client:
+        yield result, client, observe(client, result.stack.name)
 
 
 def _execute(the_plan, stack, client, progress: str, options):
@@ -183,12 +194,9 @@ def register(app: typer.Typer, *, run) -> None:
 
         def body() -> int:
             from orchestrator.executor import ExecuteOptions
-            from orchestrator.observe import observe
             from orchestrator.planner import DownOptions, plan_down
 
-            result = _load(opts)
-            with _connect(engine) as client:
-                observed = observe(client, result.stack.name)
+            with _observed_stack(opts, engine) as (result, client, observed):
                 the_plan = plan_down(observed, result.stack,
                                      DownOptions(volumes=volumes, remove_orphans=remove_orphans))
                 for warning in the_plan.warnings:
@@ -211,12 +219,8 @@ def register(app: typer.Typer, *, run) -> None:
         def body() -> int:
             import json
 
-            from orchestrator.observe import observe
-
-            result = _load(opts)
-            with _connect(engine) as client:
-                observed = observe(client, result.stack.name)
-            rows = [c for c in observed.containers if all_ or c.state == "running"]
+            with _observed_stack(opts, engine) as (_result, _client, observed):
+                rows = [c for c in observed.containers if all_ or c.state == "running"]
             if fmt == "json":
                 sys.stdout.write(json.dumps([{"Name": c.name, "Service": c.service, "State": c.state,
                                               "Health": c.health or "", "ExitCode": c.exit_code,
@@ -242,11 +246,8 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.observe import observe
 
-            result = _load(opts)
-            with _connect(engine) as client:
-                observed = observe(client, result.stack.name)
+            with _observed_stack(opts, engine) as (result, client, observed):
                 chosen = [c for c in observed.containers if not services or c.service in services]
                 print_logs(client, chosen, follow=follow, tail=tail, timestamps=timestamps)
             return 0
@@ -289,11 +290,9 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.observe import observe
 
-            result = _load(opts)
-            with _connect(engine) as client:
-                for c in observe(client, result.stack.name).containers:
+            with _observed_stack(opts, engine) as (result, client, observed):
+                for c in observed.containers:
                     if c.state == "running" and (not services or c.service in services):
                         client.kill_container(c.id, signal=signal)
                         sys.stderr.write(f"killed {c.name} ({signal})\n")
@@ -321,11 +320,8 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.observe import observe
 
-            result = _load(opts)
-            with _connect(engine) as client:
-                observed = observe(client, result.stack.name)
+            with _observed_stack(opts, engine) as (result, client, observed):
                 target = next((c for c in observed.containers if c.service == service and c.number == index
                                and c.state == "running"), None)
                 if target is None:
@@ -361,12 +357,9 @@ def _register_lifecycle(app: typer.Typer, run, opts_of, name: str, op_name: str,
 
         def body() -> int:
             from orchestrator.executor import ExecuteOptions
-            from orchestrator.observe import observe
             from orchestrator.planner import OpType, plan_lifecycle
 
-            result = _load(opts)
-            with _connect(engine) as client:
-                observed = observe(client, result.stack.name)
+            with _observed_stack(opts, engine) as (result, client, observed):
                 the_plan = plan_lifecycle(OpType(op_name), observed, result.stack, tuple(services or ()))
                 outcome = _execute(the_plan, result.stack, client, progress, ExecuteOptions(stop_timeout=timeout))
             return _failures(outcome)
