@@ -14,7 +14,7 @@ from typing import NoReturn
 import typer
 
 # Modules that add commands to the app: each defines `register(app: typer.Typer) -> None`.
-VERB_MODULES = ("runtime.cli.image", "runtime.cli.login")
+VERB_MODULES = ("runtime.cli.image", "runtime.cli.login", "runtime.cli.daemon")
 
 
 def build_app() -> typer.Typer:

@@ -1,0 +1,1 @@
+"""Route modules of the daemon, one per Engine API area. Each has `register(router, services)`."""

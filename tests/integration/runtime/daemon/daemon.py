@@ -1,0 +1,59 @@
+"""A private stackyard daemon for tests: temp root, exec root and socket; stopped by PID.
+
+Used by the daemon tests' fixture (conftest.py). Started as the user starts it
+(`stackyard daemon --root … --exec-root … -H unix://…`), in its own process group.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+class PrivateStackyardDaemon:
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="sy-daemon-", dir="/tmp"))
+        self.root = self.base / "root"
+        self.exec_root = self.base / "run"
+        self.socket = self.exec_root / "stackyard.sock"
+        self.host = f"unix://{self.socket}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0, extra: tuple[str, ...] = ()) -> None:
+        self.log = open(self.base / "daemon.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "stackyard.main", "daemon", "--root", str(self.root),
+             "--exec-root", str(self.exec_root), "-H", self.host, "--log-level", "debug", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daemon exited with {self.process.returncode}: {self.log_text()}")
+            if self.socket.exists():
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"daemon did not listen within {timeout} s: {self.log_text()}")
+
+    def log_text(self) -> str:
+        try:
+            return (self.base / "daemon.log").read_text()
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
