@@ -36,7 +36,9 @@ def engine_url(option: str | None, environ: Mapping[str, str]) -> str:
     if value.startswith(("unix://", "tcp://", "http://", "https://")):
         return value
     if value == "builtin":
-        raise ValueError("the built-in engine is not available yet; use --engine docker or a URL")
+        from orchestrator.engine.builtin import builtin_paths
+
+        return builtin_paths(environ).url
     raise ValueError(f'unknown engine "{value}": use docker, builtin, unix://PATH or tcp://HOST:PORT')
 
 

@@ -19,8 +19,9 @@ from orchestrator.cli.options import (DebugOpt, EnvFileOpt, FileLongOpt, FileOpt
 from orchestrator.cli.terminal import interactive_exec, print_logs
 
 EngineOpt = Annotated[Optional[str], typer.Option(
-    "--engine", metavar="ENGINE", help="docker (DOCKER_HOST or /var/run/docker.sock), unix://PATH or "
-                                      "tcp://HOST:PORT (default: STACKYARD_ENGINE, else docker).")]
+    "--engine", metavar="ENGINE", help="docker (DOCKER_HOST or /var/run/docker.sock), builtin (our daemon, "
+                                      "started when needed), unix://PATH or tcp://HOST:PORT "
+                                      "(default: STACKYARD_ENGINE, else docker).")]
 ProgressOpt = Annotated[str, typer.Option("--progress", help="auto (live on a terminal), plain, json or quiet.")]
 TimeoutOpt = Annotated[Optional[int], typer.Option("-t", "--timeout", help="Seconds to wait for a container to stop.")]
 
@@ -29,7 +30,12 @@ def _connect(engine_option: Optional[str]):
     from orchestrator.engine import EngineClient
     from orchestrator.reconcile import engine_url
 
-    return EngineClient(engine_url(engine_option, os.environ))
+    url = engine_url(engine_option, os.environ)
+    if (engine_option or os.environ.get("STACKYARD_ENGINE")) == "builtin":
+        from orchestrator.engine.builtin import builtin_paths, ensure_daemon
+
+        url = ensure_daemon(builtin_paths(os.environ))
+    return EngineClient(url)
 
 
 def _load(opts, services=()):

@@ -37,5 +37,6 @@ def test_engine_url_follows_the_current_docker_context(tmp_path):
 def test_engine_url_rejects_unknown_names():
     with pytest.raises(ValueError, match='unknown engine "bogus"'):
         engine_url("bogus", {})
-    with pytest.raises(ValueError, match="built-in engine is not available yet"):
-        engine_url("builtin", {})
+    assert engine_url("builtin", {}) == "unix:///run/stackyard/stackyard.sock"
+    assert engine_url(None, {"STACKYARD_ENGINE": "builtin", "STACKYARD_BUILTIN_EXEC_ROOT": "/tmp/x"}) \
+        == "unix:///tmp/x/stackyard.sock"
