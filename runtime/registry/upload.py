@@ -1,0 +1,139 @@
+"""Blob uploads: skip what exists, mount across repositories, monolithic or chunked upload.
+
+Called by `RegistryClient.push_blob` (registry-spec api.md "Pushing An Image"): HEAD the
+blob; with `mount_from`, `POST …/blobs/uploads/?mount=<digest>&from=<repo>` (201: done, 202:
+not mountable, upload to the session it opened); otherwise `POST` opens a session and either
+one `PUT ?digest=` carries the body, or `PATCH`es with `Content-Range` carry chunks and an
+empty `PUT ?digest=` closes it. Uploads go to the registry itself, never a mirror.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
+
+import httpx
+
+from runtime import errdefs
+from runtime.registry.endpoints import Endpoint
+
+if TYPE_CHECKING:
+    from runtime.registry.client import RegistryClient
+
+PUSH = ("pull", "push")
+
+
+def iter_source(source: Iterable[bytes] | bytes | BinaryIO, chunk_size: int) -> Iterator[bytes]:
+    """The bytes of an upload source (bytes, a binary file, or an iterable of bytes)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        yield bytes(source)
+    elif hasattr(source, "read"):
+        while True:
+            data = source.read(chunk_size)  # type: ignore[union-attr]
+            if not data:
+                return
+            yield data
+    else:
+        yield from source  # type: ignore[misc]
+
+
+def rechunk(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Pieces of any size regrouped into `size`-byte chunks (the last one shorter)."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _location(endpoint: Endpoint, response: httpx.Response, what: str) -> str:
+    location = response.headers.get("Location")
+    if not location:
+        raise errdefs.InvalidArgument(f"{what}: the registry opened an upload without a Location")
+    return str(httpx.URL(endpoint.base_url + "/").join(location))
+
+
+def _with_digest(location: str, digest: str) -> str:
+    return str(httpx.URL(location).copy_merge_params({"digest": digest}))
+
+
+class _Counted:
+    """Counts what goes out, so a source shorter or longer than `size` is our error, not the registry's."""
+
+    def __init__(self, pieces: Iterable[bytes], size: int, what: str) -> None:
+        self.pieces, self.size, self.what, self.count = pieces, size, what, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self.pieces:
+            self.count += len(piece)
+            if self.count > self.size:
+                raise errdefs.InvalidArgument(f"{self.what}: more than the {self.size} bytes announced")
+            yield piece
+        if self.count != self.size:
+            raise errdefs.InvalidArgument(f"{self.what}: {self.count} bytes, {self.size} announced")
+
+
+def push_blob(client: "RegistryClient", host: str, repository: str, digest: str, size: int,
+              source: Iterable[bytes] | bytes | BinaryIO, *, mount_from: str | None, chunked: bool) -> None:
+    what = f"registry {host} repository {repository} blob {digest}"
+    if client.blob_exists(host, repository, digest, push=True) is not None:
+        return
+    endpoint, response = _open_session(client, host, repository, digest, mount_from, what)
+    if response.status_code == 201:
+        return  # mounted from `mount_from`: nothing to send
+    location = _location(endpoint, response, what)
+    pieces = iter_source(source, client.config.upload_chunk_size)
+    if chunked:
+        _upload_chunked(client, host, repository, endpoint, location, digest, size, pieces, what)
+    else:
+        _upload_monolithic(client, host, repository, endpoint, location, digest, size, source, pieces, what)
+
+
+def _open_session(client: "RegistryClient", host: str, repository: str, digest: str,
+                  mount_from: str | None, what: str) -> tuple[Endpoint, httpx.Response]:
+    target = f"/v2/{repository}/blobs/uploads/"
+    extra: tuple[str, ...] = ()
+    if mount_from and mount_from != repository:
+        target += "?" + str(httpx.QueryParams({"mount": digest, "from": mount_from}))
+        # The token must also allow pulling the source repository, or the registry will not mount.
+        extra = (f"repository:{mount_from}:pull",)
+    endpoint, response = client._request(host, repository, "POST", target, actions=PUSH, push=True,
+                                         extra_scopes=extra, headers={"Content-Length": "0"})
+    if response.status_code not in (201, 202):
+        raise client._fail(response, what)
+    return endpoint, response
+
+
+def _upload_monolithic(client, host, repository, endpoint, location, digest, size, source, pieces, what) -> None:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        content, replayable = bytes(source), True
+        if len(content) != size:
+            raise errdefs.InvalidArgument(f"{what}: {len(content)} bytes, {size} announced")
+    else:
+        # A stream cannot be replayed: one attempt (the caller may push again).
+        content, replayable = _Counted(pieces, size, what), False
+    _, response = client._request(host, repository, "PUT", _with_digest(location, digest), actions=PUSH,
+                                  push=True, endpoint=endpoint, content=content, replayable=replayable,
+                                  headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+    if response.status_code not in (201, 204):
+        raise client._fail(response, what)
+
+
+def _upload_chunked(client, host, repository, endpoint, location, digest, size, pieces, what) -> None:
+    offset = 0
+    for chunk in rechunk(_Counted(pieces, size, what), client.config.upload_chunk_size):
+        end = offset + len(chunk) - 1
+        _, response = client._request(
+            host, repository, "PATCH", location, actions=PUSH, push=True, endpoint=endpoint, content=chunk,
+            headers={"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{end}",
+                     "Content-Length": str(len(chunk))})
+        if response.status_code != 202:
+            raise client._fail(response, f"{what} (chunk at byte {offset})")
+        location = _location(endpoint, response, what)
+        offset = end + 1
+    _, response = client._request(host, repository, "PUT", _with_digest(location, digest), actions=PUSH,
+                                  push=True, endpoint=endpoint, headers={"Content-Length": "0"})
+    if response.status_code not in (201, 204):
+        raise client._fail(response, what)
