@@ -81,14 +81,19 @@ class BlobStream:
         self._response = response
 
     def iter_bytes(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """The remaining bytes, resuming with Range after a dropped connection.
+        """The remaining bytes as they arrive, resuming with Range after a dropped connection.
+
+        `chunk_size` is accepted for interface compatibility; pieces are at most what one read
+        from the socket returns.
 
         Raises:
             errdefs.Unavailable: the connection kept dropping (more than `resume_attempts` times).
         """
         while self._response is not None:
             try:
-                for data in self._response.iter_raw(chunk_size):
+                # No chunk size for httpx: it would hold back what arrived until a chunk is
+                # full, and lose it when the connection drops. Pieces go out as they arrive.
+                for data in self._response.iter_raw():
                     if self._skip:
                         cut = min(self._skip, len(data))
                         data, self._skip = data[cut:], self._skip - cut

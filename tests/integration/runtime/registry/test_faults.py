@@ -1,0 +1,115 @@
+"""Faults between the client and a real registry: cut downloads, corrupted blobs, 429/5xx, a dead registry."""
+
+import socket
+import time
+
+import pytest
+
+from runtime import errdefs
+from runtime.registry import DigestVerifier, RegistryClient, download_blob
+from tests.integration.runtime.registry.faultproxy import FaultProxy
+from tests.integration.runtime.registry.helpers import ACCEPT, client_config, digest_of, push_image, tiny_image
+
+LAYER = 300_000
+
+
+@pytest.fixture(scope="module")
+def pushed(registry, tmp_path_factory):
+    image = tiny_image("faults", (LAYER,))
+    with RegistryClient(client_config(tmp_path_factory.mktemp("push"))) as client:
+        push_image(client, registry.address, "sytest/faults", "v1", image)
+    return image
+
+
+@pytest.fixture
+def proxy(registry):
+    server = FaultProxy(registry.address).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_cut_download_resumes_with_range(tmp_path, proxy, pushed):
+    proxy.rules.cut_blob_at = [100_000, 50_000]
+    layer = pushed.layers[0]
+    sink = tmp_path / "blob"
+    with RegistryClient(client_config(tmp_path)) as client, open(sink, "w+b") as handle:
+        download_blob(client, proxy.address, "sytest/faults", digest_of(layer), handle)
+    assert sink.read_bytes() == layer
+    ranges = [s.range for s in proxy.requests("GET", "/blobs/")]
+    assert ranges == [None, "bytes=100000-", "bytes=150000-"]
+
+
+def test_stream_gives_up_after_too_many_cuts(tmp_path, proxy, pushed):
+    proxy.rules.cut_blob_at = [1000] * 10
+    layer = pushed.layers[0]
+    with RegistryClient(client_config(tmp_path, resume_attempts=2)) as client:
+        with pytest.raises(errdefs.Unavailable) as caught:
+            with client.open_blob(proxy.address, "sytest/faults", digest_of(layer)) as stream:
+                for _ in stream.iter_bytes():
+                    pass
+    assert "interrupted 3 times" in str(caught.value) and digest_of(layer) in str(caught.value)
+
+
+def test_corrupted_blob_fails_the_digest_check(tmp_path, proxy, pushed):
+    proxy.rules.corrupt_blobs = True
+    layer = pushed.layers[0]
+    with RegistryClient(client_config(tmp_path)) as client, open(tmp_path / "blob", "w+b") as handle:
+        with pytest.raises(errdefs.InvalidArgument) as caught:
+            download_blob(client, proxy.address, "sytest/faults", digest_of(layer), handle, size=LAYER)
+        message = str(caught.value)
+        assert "digest mismatch" in message and digest_of(layer) in message and "sytest/faults" in message
+        # The same check by hand on a stream.
+        verifier = DigestVerifier(digest_of(layer), size=LAYER)
+        with client.open_blob(proxy.address, "sytest/faults", digest_of(layer)) as stream:
+            for data in stream.iter_bytes():
+                verifier.update(data)
+        with pytest.raises(errdefs.InvalidArgument, match="digest mismatch"):
+            verifier.verify()
+
+
+def test_429_is_retried_after_retry_after(tmp_path, proxy, pushed):
+    proxy.rules.status_path = "/manifests/"
+    proxy.rules.statuses = [(429, {"Retry-After": "1"})]
+    slept: list[float] = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    with RegistryClient(client_config(tmp_path, backoff_max=2.0), sleep=sleep) as client:
+        started = time.monotonic()
+        descriptor = client.resolve(proxy.address, "sytest/faults", "v1", ACCEPT)
+        assert time.monotonic() - started >= 1.0
+    assert descriptor.digest == pushed.manifest_digest
+    assert slept == [1.0]
+    assert len(proxy.requests("HEAD", "/manifests/")) == 2
+
+
+def test_5xx_is_retried_with_backoff_then_reported(tmp_path, proxy, pushed):
+    proxy.rules.status_path = "/manifests/"
+    proxy.rules.statuses = [(503, {}), (502, {})]
+    slept: list[float] = []
+    with RegistryClient(client_config(tmp_path), sleep=slept.append) as client:
+        _, body = client.get_manifest(proxy.address, "sytest/faults", "v1", ACCEPT)
+        assert body == pushed.manifest
+        assert slept == [0.01, 0.02]  # exponential from backoff_base
+
+        proxy.rules.statuses = [(500, {})] * 10
+        with pytest.raises(errdefs.Unavailable) as caught:
+            client.get_manifest(proxy.address, "sytest/faults", "v1", ACCEPT)
+    assert proxy.address in str(caught.value) and "sytest/faults" in str(caught.value)
+    assert "HTTP 500" in str(caught.value)
+
+
+def test_registry_down_is_a_clear_error(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    slept: list[float] = []
+    with RegistryClient(client_config(tmp_path), sleep=slept.append) as client:
+        with pytest.raises(errdefs.Unavailable) as caught:
+            client.resolve(f"127.0.0.1:{port}", "sytest/faults", "v1", ACCEPT)
+    assert str(caught.value) == f"cannot reach registry at 127.0.0.1:{port}: connection refused"
+    assert len(slept) == 3  # attempts=4 in the test config
