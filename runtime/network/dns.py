@@ -1,0 +1,197 @@
+"""The embedded DNS server of one network (a thread of the daemon).
+
+Started by `manager` on the network's gateway address, port 53 (UDP and TCP). Answers A/AAAA
+for the names of that network's endpoints (`dnsnames.NameTable`, swapped whole by the manager);
+forwards every other name to upstream resolvers (the host's /etc/resolv.conf unless the
+manager was given others) — except on internal networks, and except names that exist on
+another of our networks, so a container never learns a name from a network it is not on.
+dnslib is imported here, and this module is imported only when a server starts (daemon side).
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import struct
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
+
+from runtime.network.dnsnames import NameTable, canonical, rotate
+
+log = logging.getLogger(__name__)
+TTL = 600
+UPSTREAM_TIMEOUT = 2.0
+
+_forwarders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stackyard-dns-fwd")
+
+
+class DnsServer:
+    """One listener pair (UDP + TCP) on `address:port` with its own selector thread."""
+
+    def __init__(self, address: str, port: int, table: Callable[[], NameTable], *,
+                 upstreams: Callable[[], list[tuple[str, int]]], forward: bool,
+                 is_foreign: Callable[[str], bool]):
+        self.address, self.port = address, port
+        self._table, self._upstreams, self._forward = table, upstreams, forward
+        self._is_foreign = is_foreign
+        self._counter = 0
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self._udp = socket.socket(family, socket.SOCK_DGRAM)
+        self._tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._udp.bind((address, port))
+            self._tcp.bind((address, port))
+            self._tcp.listen(64)
+        except OSError:
+            self._udp.close()
+            self._tcp.close()
+            raise
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._serve, name=f"stackyard-dns-{address}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(5)
+        for s in (self._udp, self._tcp, self._wake_r, self._wake_w):
+            s.close()
+
+    # -- loop ---------------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self._udp, selectors.EVENT_READ, "udp")
+        sel.register(self._tcp, selectors.EVENT_READ, "tcp")
+        sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        try:
+            while True:
+                for key, _ in sel.select():
+                    if key.data == "wake":
+                        return
+                    if key.data == "udp":
+                        self._on_udp()
+                    else:
+                        self._on_tcp()
+        finally:
+            sel.close()
+
+    def _on_udp(self) -> None:
+        try:
+            data, peer = self._udp.recvfrom(4096)
+        except OSError:
+            return
+        self._handle(data, peer[0], lambda reply: self._udp.sendto(reply, peer))
+
+    def _on_tcp(self) -> None:
+        try:
+            conn, peer = self._tcp.accept()
+        except OSError:
+            return
+        threading.Thread(target=self._tcp_conn, args=(conn, peer[0]), daemon=True).start()
+
+    def _tcp_conn(self, conn: socket.socket, client: str) -> None:
+        done = threading.Event()
+
+        def send(reply: bytes) -> None:
+            try:
+                conn.sendall(struct.pack("!H", len(reply)) + reply)
+            finally:
+                done.set()
+
+        with conn:
+            conn.settimeout(5)
+            try:
+                head = _recv_exact(conn, 2)
+                data = _recv_exact(conn, struct.unpack("!H", head)[0])
+            except OSError:
+                return
+            self._handle(data, client, send, tcp=True)
+            done.wait(UPSTREAM_TIMEOUT + 1)
+
+    # -- decisions ----------------------------------------------------------------------
+
+    def _handle(self, data: bytes, client: str, send, tcp: bool = False) -> None:
+        try:
+            request = DNSRecord.parse(data)
+        except Exception:  # dnslib raises DNSError and struct errors alike; drop garbage
+            return
+        if not request.questions:
+            return
+        q = request.questions[0]
+        name = canonical(str(q.qname))
+        found = self._table().lookup(name, client)
+        if found is not None:
+            send(self._answer(request, found, q).pack())
+            return
+        upstreams = self._upstreams() if self._forward else []
+        if not upstreams or self._is_foreign(name):
+            reply = request.reply()
+            reply.header.rcode = RCODE.NXDOMAIN
+            send(reply.pack())
+            return
+        _forwarders.submit(self._forward_query, data, request, upstreams, send, tcp)
+
+    def _answer(self, request, endpoints, q):
+        reply = request.reply()
+        reply.header.ra = 1
+        self._counter += 1
+        for ep in rotate(endpoints, self._counter):
+            if q.qtype in (QTYPE.A, QTYPE.ANY) and ep.v4:
+                reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ep.v4), ttl=TTL))
+            if q.qtype in (QTYPE.AAAA, QTYPE.ANY) and ep.v6:
+                reply.add_answer(RR(q.qname, QTYPE.AAAA, rdata=AAAA(ep.v6), ttl=TTL))
+        return reply
+
+    def _forward_query(self, data, request, upstreams, send, tcp) -> None:
+        for host, port in upstreams:
+            try:
+                reply = _ask_upstream(data, host, port, tcp)
+            except OSError as exc:
+                log.debug("dns upstream %s:%s failed: %s", host, port, exc)
+                continue
+            try:
+                send(reply)
+            except OSError:
+                pass
+            return
+        fail = request.reply()
+        fail.header.rcode = RCODE.SERVFAIL
+        try:
+            send(fail.pack())
+        except OSError:
+            pass
+
+
+def _recv_exact(conn: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("short read")
+        buf += chunk
+    return buf
+
+
+def _ask_upstream(data: bytes, host: str, port: int, tcp: bool) -> bytes:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if tcp:
+        with socket.create_connection((host, port), timeout=UPSTREAM_TIMEOUT) as s:
+            s.sendall(struct.pack("!H", len(data)) + data)
+            return _recv_exact(s, struct.unpack("!H", _recv_exact(s, 2))[0])
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.settimeout(UPSTREAM_TIMEOUT)
+        s.connect((host, port))
+        s.send(data)
+        while True:
+            reply = s.recv(65535)
+            if reply[:2] == data[:2]:  # same query id; ignore strays
+                return reply

@@ -1,0 +1,95 @@
+"""Applies the rules of `rules` to the kernel: nftables first, iptables next (issue 6).
+
+Called by `manager` after any change to networks or published ports. The backend is chosen
+once, automatically, and logged; `kind` says which ("nft", "iptables" or "none" when neither
+works — then networks are not isolated and ports need the userland proxy).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+
+from runtime import errdefs
+from runtime.network import rules
+
+log = logging.getLogger(__name__)
+
+
+def _run(argv: list[str], text: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, input=text, capture_output=True, text=True)
+
+
+def nft_works() -> bool:
+    return shutil.which("nft") is not None and _run(["nft", "list", "tables"]).returncode == 0
+
+
+def iptables_works() -> bool:
+    return (shutil.which("iptables") is not None and shutil.which("iptables-restore") is not None
+            and _run(["iptables", "-t", "nat", "-S", "POSTROUTING"]).returncode == 0)
+
+
+def choose(preferred: str = "auto") -> str:
+    if preferred in ("nft", "iptables"):
+        return preferred
+    if nft_works():
+        return "nft"
+    if iptables_works():
+        return "iptables"
+    return "none"
+
+
+class Firewall:
+    def __init__(self, kind: str, table: str, tag: str):
+        self.kind, self.table, self.tag = kind, table, tag
+        log.info("network firewall backend: %s", kind)
+
+    def apply(self, bridges: list[rules.BridgeRule], ports: list[rules.PortRule],
+              guard_forward: bool) -> None:
+        if self.kind == "nft":
+            text = rules.nft_ruleset(self.table, bridges, ports, guard_forward)
+            done = _run(["nft", "-f", "-"], text)
+            if done.returncode != 0:
+                raise errdefs.Internal(f"nft -f (table inet {self.table}) failed: {done.stderr.strip()}")
+        elif self.kind == "iptables":
+            if not bridges and not ports:
+                self.clear()
+                return
+            self._ensure_jumps()
+            text = rules.iptables_restore(self.tag, bridges, ports, guard_forward)
+            done = _run(["iptables-restore", "--noflush"], text)
+            if done.returncode != 0:
+                raise errdefs.Internal(f"iptables-restore of the SY-{self.tag}-* chains failed: {done.stderr.strip()}")
+
+    def _ensure_jumps(self) -> None:
+        for chain, (table, builtin) in rules.iptables_chains(self.tag).items():
+            if _run(["iptables", "-t", table, "-S", chain]).returncode != 0:
+                _run(["iptables", "-t", table, "-N", chain])
+            if _run(["iptables", "-t", table, "-C", builtin, "-j", chain]).returncode != 0:
+                done = _run(["iptables", "-t", table, "-I", builtin, "1", "-j", chain])
+                if done.returncode != 0:
+                    raise errdefs.Internal(f"iptables -I {builtin} -j {chain}: {done.stderr.strip()}")
+
+    def clear(self) -> None:
+        """Remove everything we installed (table or chains)."""
+        if self.kind == "nft":
+            _run(["nft", "-f", "-"], rules.nft_ruleset(self.table, [], []))
+        elif self.kind == "iptables":
+            chains = dict(rules.iptables_chains(self.tag))
+            chains[f"SY-{self.tag}-PORTS"] = ("nat", None)
+            for chain, (table, builtin) in chains.items():
+                if builtin:
+                    while _run(["iptables", "-t", table, "-D", builtin, "-j", chain]).returncode == 0:
+                        pass
+            for chain, (table, _) in chains.items():
+                _run(["iptables", "-t", table, "-F", chain])
+            for chain, (table, _) in chains.items():
+                _run(["iptables", "-t", table, "-X", chain])
+
+    def present(self) -> bool:
+        if self.kind == "nft":
+            return _run(["nft", "list", "table", "inet", self.table]).returncode == 0
+        if self.kind == "iptables":
+            return _run(["iptables", "-t", "nat", "-S", f"SY-{self.tag}-POST"]).returncode == 0
+        return False

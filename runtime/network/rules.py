@@ -1,0 +1,142 @@
+"""Firewall rules of the network manager, as text (pure).
+
+Called by `firewall` with the whole desired state (every bridge, every published port) and
+applied atomically: nftables gets one `nft -f` batch that replaces our table, iptables one
+`iptables-restore --noflush` that rewrites our chains. Rebuilding the whole thing each time is
+simpler than diffing and costs ~4 ms (RUNTIME-NOTES), paid on network create/remove and
+publish/unpublish only, never on connect.
+
+What the rules do (issue 6, "Isolation" and "Published ports"):
+- forward: traffic between two of our bridges is dropped (networks are isolated); an internal
+  network's bridge neither sends nor receives forwarded traffic (no way out); a connection
+  that was DNATed by a published port passes, as in Docker.
+- postrouting: outbound traffic of a non-internal network is masqueraded (switchable off);
+  traffic from 127.0.0.0/8 DNATed onto a bridge is masqueraded (pitfall 8, together with
+  route_localnet=1 on that bridge).
+- prerouting/output: published ports: DNAT of host-local destinations to the container.
+- When the manager itself turned on ip_forward, forwarded traffic that neither enters nor
+  leaves one of our bridges is dropped, so the host does not become a router by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BridgeRule:
+    bridge: str
+    subnet4: str | None
+    internal: bool
+    masquerade: bool
+
+
+@dataclass(frozen=True)
+class PortRule:
+    proto: str  # tcp | udp
+    host_ip: str  # "" = every local address
+    host_port: int
+    dest_ip: str
+    dest_port: int
+    bridge: str
+
+
+def _set(names) -> str:
+    return "{ " + ", ".join(f'"{n}"' for n in sorted(names)) + " }"
+
+
+def nft_ruleset(table: str, bridges: list[BridgeRule], ports: list[PortRule],
+                guard_forward: bool = False) -> str:
+    """An `nft -f` batch that atomically replaces `table inet <table>` (or deletes it when
+    there is nothing to do)."""
+    head = f"table inet {table}\ndelete table inet {table}\n"
+    if not bridges and not ports:
+        return head
+    ours = [b.bridge for b in bridges]
+    fwd = []
+    for b in bridges:
+        fwd.append(f'iifname "{b.bridge}" oifname "{b.bridge}" accept')
+    for b in bridges:
+        if b.internal:
+            fwd.append(f'iifname "{b.bridge}" drop')
+            fwd.append(f'oifname "{b.bridge}" drop')
+    fwd.append("ct status dnat accept")
+    if len(ours) > 1:
+        fwd.append(f"iifname {_set(ours)} oifname {_set(ours)} drop")
+    if guard_forward and ours:
+        fwd.append(f"iifname != {_set(ours)} oifname != {_set(ours)} drop")
+    post = []
+    dnat_bridges = sorted({p.bridge for p in ports})
+    for br in dnat_bridges:
+        post.append(f'oifname "{br}" ip saddr 127.0.0.0/8 masquerade')
+    for b in bridges:
+        if b.masquerade and not b.internal and b.subnet4:
+            post.append(f'ip saddr {b.subnet4} oifname != "{b.bridge}" masquerade')
+    dnat = []
+    for p in ports:
+        match = f"ip daddr {p.host_ip} " if p.host_ip else "meta nfproto ipv4 "
+        dnat.append(f"{match}{p.proto} dport {p.host_port} dnat ip to {p.dest_ip}:{p.dest_port}")
+    body = [f"table inet {table} {{"]
+    body += _chain("ports", None, dnat)
+    body += _chain("prerouting", "type nat hook prerouting priority -100; policy accept;",
+                   ["fib daddr type local jump ports"])
+    body += _chain("output", "type nat hook output priority -100; policy accept;",
+                   ["fib daddr type local jump ports"])
+    body += _chain("postrouting", "type nat hook postrouting priority 100; policy accept;", post)
+    body += _chain("forward", "type filter hook forward priority 0; policy accept;", fwd)
+    body.append("}")
+    return head + "\n".join(body) + "\n"
+
+
+def _chain(name: str, hook: str | None, rules: list[str]) -> list[str]:
+    out = [f"\tchain {name} {{"]
+    if hook:
+        out.append(f"\t\t{hook}")
+    out += [f"\t\t{r}" for r in rules]
+    out.append("\t}")
+    return out
+
+
+def iptables_chains(tag: str) -> dict[str, tuple[str, str]]:
+    """Our chains → (table, built-in chain that jumps to it)."""
+    return {f"SY-{tag}-PRE": ("nat", "PREROUTING"), f"SY-{tag}-OUT": ("nat", "OUTPUT"),
+            f"SY-{tag}-POST": ("nat", "POSTROUTING"), f"SY-{tag}-FWD": ("filter", "FORWARD")}
+
+
+def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
+                     guard_forward: bool = False) -> str:
+    """`iptables-restore --noflush` input that rewrites (declares = flushes) our chains.
+    The jumps from the built-in chains are added separately, once."""
+    pre, out, post, fwd, ports_chain = (f"SY-{tag}-PRE", f"SY-{tag}-OUT", f"SY-{tag}-POST",
+                                        f"SY-{tag}-FWD", f"SY-{tag}-PORTS")
+    nat = [f":{c} - [0:0]" for c in (pre, out, ports_chain, post)]
+    nat.append(f"-A {pre} -m addrtype --dst-type LOCAL -j {ports_chain}")
+    nat.append(f"-A {out} -m addrtype --dst-type LOCAL -j {ports_chain}")
+    for p in ports:
+        dst = f"-d {p.host_ip}/32 " if p.host_ip else ""
+        nat.append(f"-A {ports_chain} {dst}-p {p.proto} -m {p.proto} --dport {p.host_port} "
+                   f"-j DNAT --to-destination {p.dest_ip}:{p.dest_port}")
+    for br in sorted({p.bridge for p in ports}):
+        nat.append(f"-A {post} -s 127.0.0.0/8 -o {br} -j MASQUERADE")
+    for b in bridges:
+        if b.masquerade and not b.internal and b.subnet4:
+            nat.append(f"-A {post} -s {b.subnet4} ! -o {b.bridge} -j MASQUERADE")
+    filt = [f":{fwd} - [0:0]"]
+    for b in bridges:
+        filt.append(f"-A {fwd} -i {b.bridge} -o {b.bridge} -j ACCEPT")
+    for b in bridges:
+        if b.internal:
+            filt.append(f"-A {fwd} -i {b.bridge} -j DROP")
+            filt.append(f"-A {fwd} -o {b.bridge} -j DROP")
+    filt.append(f"-A {fwd} -m conntrack --ctstate DNAT -j ACCEPT")
+    for a in bridges:
+        for b in bridges:
+            if a.bridge != b.bridge:
+                filt.append(f"-A {fwd} -i {a.bridge} -o {b.bridge} -j DROP")
+    for b in bridges:
+        if not b.internal:
+            filt.append(f"-A {fwd} -i {b.bridge} -j ACCEPT")
+            filt.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+    if guard_forward and bridges:
+        filt.append(f"-A {fwd} -j DROP")
+    return "*nat\n" + "\n".join(nat) + "\nCOMMIT\n*filter\n" + "\n".join(filt) + "\nCOMMIT\n"

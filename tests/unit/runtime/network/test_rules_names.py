@@ -1,0 +1,61 @@
+"""Firewall rule text and DNS name tables (pure)."""
+
+from runtime.network import rules
+from runtime.network.dnsnames import Endpoint, build_table, rotate
+
+A = rules.BridgeRule("sybraaaa", "10.1.0.0/16", internal=False, masquerade=True)
+B = rules.BridgeRule("sybrbbbb", "10.2.0.0/16", internal=False, masquerade=True)
+INT = rules.BridgeRule("sybrcccc", "10.3.0.0/16", internal=True, masquerade=True)
+PORT = rules.PortRule("tcp", "127.0.0.1", 8080, "10.1.0.2", 80, "sybraaaa")
+
+
+def test_nft_ruleset_replaces_our_table_atomically():
+    text = rules.nft_ruleset("stackyard", [A, B, INT], [PORT])
+    assert text.startswith("table inet stackyard\ndelete table inet stackyard\ntable inet stackyard {")
+    assert 'iifname "sybraaaa" oifname "sybraaaa" accept' in text
+    assert 'iifname "sybrcccc" drop' in text and 'oifname "sybrcccc" drop' in text
+    assert 'iifname { "sybraaaa", "sybrbbbb", "sybrcccc" } oifname { "sybraaaa", "sybrbbbb", "sybrcccc" } drop' in text
+    # the DNAT exception comes before the isolation drop; intra-bridge accept before both
+    assert text.index("accept\n") < text.index("ct status dnat accept") < text.index("} drop")
+    assert "ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 10.1.0.2:80" in text
+    assert 'oifname "sybraaaa" ip saddr 127.0.0.0/8 masquerade' in text
+    assert 'ip saddr 10.1.0.0/16 oifname != "sybraaaa" masquerade' in text
+    assert "10.3.0.0/16" not in text  # internal: never masqueraded
+    assert "iifname !=" not in text
+
+
+def test_nft_ruleset_all_addresses_guard_and_empty():
+    any_port = rules.PortRule("udp", "", 5353, "10.1.0.2", 53, "sybraaaa")
+    text = rules.nft_ruleset("t", [A], [any_port], guard_forward=True)
+    assert "meta nfproto ipv4 udp dport 5353 dnat ip to 10.1.0.2:53" in text
+    assert 'iifname != { "sybraaaa" } oifname != { "sybraaaa" } drop' in text
+    no_masq = rules.BridgeRule("sybraaaa", "10.1.0.0/16", internal=False, masquerade=False)
+    assert "masquerade" not in rules.nft_ruleset("t", [no_masq], [])
+    assert rules.nft_ruleset("t", [], []) == "table inet t\ndelete table inet t\n"
+
+
+def test_iptables_restore_text():
+    text = rules.iptables_restore("abc", [A, B, INT], [PORT])
+    assert ":SY-abc-PORTS - [0:0]" in text
+    assert "-A SY-abc-PORTS -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.1.0.2:80" in text
+    assert "-A SY-abc-FWD -i sybraaaa -o sybrbbbb -j DROP" in text
+    assert "-A SY-abc-FWD -i sybrcccc -j DROP" in text
+    assert "-A SY-abc-POST -s 10.1.0.0/16 ! -o sybraaaa -j MASQUERADE" in text
+    assert text.count("COMMIT") == 2
+
+
+def test_name_table_services_aliases_links_and_round_robin():
+    eps = [
+        {"IPAddress": "10.1.0.2", "GlobalIPv6Address": "", "DNSNames": ["s-web-1", "web"], "Aliases": ["www"]},
+        {"IPAddress": "10.1.0.3", "GlobalIPv6Address": "fd00::3", "DNSNames": ["s-web-2", "web"], "Aliases": []},
+        {"IPAddress": "10.1.0.4", "GlobalIPv6Address": "", "DNSNames": ["client"], "Aliases": [],
+         "Links": ["s-web-1:legacy"]},
+    ]
+    table = build_table(eps)
+    assert table.lookup("WEB.") == (Endpoint("10.1.0.2", None), Endpoint("10.1.0.3", "fd00::3"))
+    assert table.lookup("www") == (Endpoint("10.1.0.2", None),)
+    assert table.lookup("legacy") is None  # a link is visible to the linking container only
+    assert table.lookup("legacy", client="10.1.0.4") == (Endpoint("10.1.0.2", None),)
+    assert table.lookup("db") is None
+    both = table.lookup("web")
+    assert rotate(both, 0) == list(both) and rotate(both, 1) == [both[1], both[0]]
