@@ -144,8 +144,8 @@ class RegistryClient:
             return candidate, response
         raise errdefs.Internal(f"registry {host}: no endpoint to try")  # pick() never returns []
 
-    @staticmethod
-    def _fail(response: httpx.Response, what: str) -> errdefs.StackyardError:
+    def _fail(self, response: httpx.Response, what: str, host: str) -> errdefs.StackyardError:
+        """The error for a failed reply (body read and closed), with a login hint when we had no credentials."""
         try:
             body = response.read()
         except httpx.TransportError:
@@ -153,8 +153,7 @@ class RegistryClient:
         finally:
             response.close()
         error = error_from_reply(response.status_code, body, what, response.reason_phrase)
-        if isinstance(error, errdefs.Unauthenticated) and "Authorization" not in response.request.headers:
-            host = what.split()[1] if what.startswith("registry ") else "the registry"
+        if isinstance(error, errdefs.Unauthenticated) and self._auth.credentials_for(host) is None:
             error = errdefs.Unauthenticated(f"{error} (no credentials for {host}: run `stackyard login {host}`)")
         return error
 
@@ -173,7 +172,7 @@ class RegistryClient:
         _, response = self._request(host, repository, "HEAD", f"/v2/{repository}/manifests/{reference}",
                                     actions=("pull",), headers={"Accept": ", ".join(accept)})
         if response.status_code in (401, 403, 404):
-            raise self._fail(response, what)
+            raise self._fail(response, what, host)
         if response.status_code == 200:
             digest = response.headers.get("Docker-Content-Digest", "")
             length = response.headers.get("Content-Length", "")
@@ -196,7 +195,7 @@ class RegistryClient:
         _, response = self._request(host, repository, "GET", f"/v2/{repository}/manifests/{reference}",
                                     actions=("pull",), headers={"Accept": ", ".join(accept)}, stream=True)
         if response.status_code != 200:
-            raise self._fail(response, what)
+            raise self._fail(response, what, host)
         try:
             chunks, total = [], 0
             for data in response.iter_raw(64 * 1024):
@@ -222,7 +221,7 @@ class RegistryClient:
                                     actions=("pull",), headers=headers, stream=True, follow_redirects=True)
         if response.status_code in (200, 206) or (offset and response.status_code == 416):
             return response
-        raise self._fail(response, what)
+        raise self._fail(response, what, host)
 
     @contextlib.contextmanager
     def open_blob(self, host: str, repository: str, digest: str, offset: int = 0) -> Iterator[BlobStream]:
@@ -257,7 +256,7 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise self._fail(response, f"registry {host} repository {repository} blob {digest}")
+            raise self._fail(response, f"registry {host} repository {repository} blob {digest}", host)
         length = response.headers.get("Content-Length", "")
         return Descriptor("application/octet-stream", digest, int(length) if length.isdigit() else -1)
 
@@ -298,7 +297,7 @@ class RegistryClient:
                                     actions=("pull", "push"), push=True, content=body,
                                     headers={"Content-Type": media_type})
         if response.status_code not in (200, 201, 202):
-            raise self._fail(response, what)
+            raise self._fail(response, what, host)
         answered = response.headers.get("Docker-Content-Digest")
         if answered and is_digest(answered) and answered.partition(":")[0] == digest.partition(":")[0] and answered != digest:
             raise errdefs.InvalidArgument(f"{what}: registry stored digest {answered}, we sent {digest}")

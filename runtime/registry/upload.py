@@ -102,7 +102,7 @@ def _open_session(client: "RegistryClient", host: str, repository: str, digest: 
     endpoint, response = client._request(host, repository, "POST", target, actions=PUSH, push=True,
                                          extra_scopes=extra, headers={"Content-Length": "0"})
     if response.status_code not in (201, 202):
-        raise client._fail(response, what)
+        raise client._fail(response, what, host)
     return endpoint, response
 
 
@@ -118,7 +118,7 @@ def _upload_monolithic(client, host, repository, endpoint, location, digest, siz
                                   push=True, endpoint=endpoint, content=content, replayable=replayable,
                                   headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)})
     if response.status_code not in (201, 204):
-        raise client._fail(response, what)
+        raise client._fail(response, what, host)
 
 
 def _upload_chunked(client, host, repository, endpoint, location, digest, size, pieces, what) -> None:
@@ -130,10 +130,10 @@ def _upload_chunked(client, host, repository, endpoint, location, digest, size, 
             headers={"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{end}",
                      "Content-Length": str(len(chunk))})
         if response.status_code != 202:
-            raise client._fail(response, f"{what} (chunk at byte {offset})")
+            raise client._fail(response, f"{what} (chunk at byte {offset})", host)
         location = _location(endpoint, response, what)
         offset = end + 1
     _, response = client._request(host, repository, "PUT", _with_digest(location, digest), actions=PUSH,
                                   push=True, endpoint=endpoint, headers={"Content-Length": "0"})
     if response.status_code not in (201, 204):
-        raise client._fail(response, what)
+        raise client._fail(response, what, host)
