@@ -38,7 +38,9 @@ class DnsServer:
         self.address, self.port = address, port
         self._table, self._upstreams, self._forward = table, upstreams, forward
         self._is_foreign = is_foreign
-        self._counter = 0
+        # one counter per (name, type): resolvers ask A and AAAA in pairs, and a shared
+        # counter would then always start A answers with the same replica
+        self._counters: dict[tuple[str, int], int] = {}
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         self._udp = socket.socket(family, socket.SOCK_DGRAM)
         self._tcp = socket.socket(family, socket.SOCK_STREAM)
@@ -143,8 +145,12 @@ class DnsServer:
     def _answer(self, request, endpoints, q):
         reply = request.reply()
         reply.header.ra = 1
-        self._counter += 1
-        for ep in rotate(endpoints, self._counter):
+        key = (str(q.qname).lower(), q.qtype)
+        n = self._counters.get(key, -1) + 1
+        self._counters[key] = n
+        if len(self._counters) > 10000:
+            self._counters.clear()
+        for ep in rotate(endpoints, n):
             if q.qtype in (QTYPE.A, QTYPE.ANY) and ep.v4:
                 reply.add_answer(RR(q.qname, QTYPE.A, rdata=A(ep.v4), ttl=TTL))
             if q.qtype in (QTYPE.AAAA, QTYPE.ANY) and ep.v6:

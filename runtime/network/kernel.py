@@ -214,8 +214,9 @@ class Links:
         return True
 
     def add_veth(self, netns_path: str, host_ifname: str, ifname: str, *, bridge: str,
-                 mac: str, mtu: int | None) -> None:
-        """A veth whose peer is created directly inside the namespace as `ifname`."""
+                 mac: str, mtu: int | None, alias: str) -> None:
+        """A veth whose peer is created directly inside the namespace as `ifname`; the host
+        end is tagged with the manager's alias like its bridges."""
         fd = os.open(netns_path, os.O_RDONLY)
         try:
             with self._lock:
@@ -232,7 +233,7 @@ class Links:
                 except Exception as exc:
                     raise _map(exc, f"create veth {host_ifname}") from exc
                 idx = self._ipr.link_lookup(ifname=host_ifname)[0]
-                self._ipr.link("set", index=idx, master=br[0], state="up")
+                self._ipr.link("set", index=idx, master=br[0], state="up", ifalias=alias)
         finally:
             os.close(fd)
 

@@ -342,7 +342,7 @@ class NetworkManager:
                 gw4 = pool4["Gateway"]
             prefix4 = ipaddress.ip_network(pool4["Subnet"]).prefixlen if pool4 else 0
             prefix6 = ipaddress.ip_network(pool6["Subnet"]).prefixlen if v6 else 0
-            self.links.add_veth(sb["path"], host_if, ifname, bridge=net["_bridge"], mac=mac, mtu=net["_mtu"])
+            self.links.add_veth(sb["path"], host_if, ifname, bridge=net["_bridge"], mac=mac, mtu=net["_mtu"], alias=self._alias)
             try:
                 kernel.configure_inside(sb["path"], ifname, v4=(v4, prefix4) if v4 else None, gateway4=gw4,
                                         v6=(v6, prefix6) if v6 else None, gateway6=None)
@@ -729,7 +729,7 @@ class NetworkManager:
             kernel.delete_inside(sb["path"], ep["_ifname"])
         self.links.delete(ep["_host_ifname"])
         self.links.add_veth(sb["path"], ep["_host_ifname"], ep["_ifname"], bridge=net["_bridge"],
-                            mac=ep["MacAddress"], mtu=net["_mtu"])
+                            mac=ep["MacAddress"], mtu=net["_mtu"], alias=self._alias)
         gw4 = ep["Gateway"] if sb["gateway_net"] == net["Id"] else None
         kernel.configure_inside(sb["path"], ep["_ifname"],
                                 v4=(ep["IPAddress"], ep["IPPrefixLen"]) if ep["IPAddress"] else None,
