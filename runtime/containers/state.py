@@ -9,7 +9,7 @@ raises errdefs.Conflict with Docker's wording, so the API answers 409 as Docker 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 from runtime import errdefs

@@ -1,0 +1,23 @@
+"""`python3 -m runtime.supervisor --root R --run-root RR`: the supervisor process.
+
+Started detached by the container manager (runtime.supervisor.client.ensure_supervisor) or by
+tests. Runs until SIGTERM/SIGINT, which leave the containers running.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python3 -m runtime.supervisor")
+    parser.add_argument("--root", default="/var/lib/stackyard")
+    parser.add_argument("--run-root", default="/run/stackyard")
+    args = parser.parse_args()
+    from runtime.executor.native import NativeExecutor
+    from runtime.supervisor.server import Supervisor
+    Supervisor(args.root, args.run_root, NativeExecutor()).serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,447 @@
+"""The supervisor process: a socket server, a reaper and the table of supervised containers.
+
+Design (RUNTIME-NOTES, "Supervision"):
+- one process, one thread, one select loop (loop.py); it forks containers through the
+  executor, so it stays small (fork cost grows with its memory) and imports no threads;
+- PR_SET_CHILD_SUBREAPER: orphans of the executor's intermediate processes come back to us
+  and `reap` collects every child (SIGCHLD → wake-up fd → waitpid(-1, WNOHANG));
+- requests come from the container manager (client.py) as JSON lines; a request may wait
+  (stop, wait, exec_wait) and is answered when the process event arrives;
+- at start it re-adopts containers whose state.json says running, through their cgroups
+  (executor.adopt); what it could not recover is marked exited/dead and reported.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import sys
+import traceback
+from typing import Callable
+
+from runtime import errdefs
+from runtime.containers import state as st
+from runtime.containers.restart import boot_restart_reason
+from runtime.containers.store import ContainerStore, write_json_atomic
+from runtime.containers.timefmt import now_ns
+from runtime.supervisor.loop import Loop
+from runtime.supervisor.protocol import MAX_LINE, encode, error_reply, recv_with_fds
+from runtime.supervisor.supervised import DEFAULT_STOP_TIMEOUT, Supervised, signal_number
+
+PR_SET_CHILD_SUBREAPER = 36
+MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024  # bytes queued to a slow event reader before we drop it
+
+
+class Connection:
+    def __init__(self, server: "Supervisor", sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.inbuf = b""
+        self.outbuf = b""
+        self.fds: list[int] = []
+        self.closed = False
+        sock.setblocking(False)
+        server.loop.add_reader(self.fd, self.on_readable)
+
+    def on_readable(self) -> None:
+        try:
+            data, fds = recv_with_fds(self.sock)
+        except BlockingIOError:
+            return
+        except OSError:
+            data, fds = b"", []
+        self.fds.extend(fds)
+        if not data:
+            self.close()
+            return
+        self.inbuf += data
+        if len(self.inbuf) > MAX_LINE:
+            self.send(error_reply("InvalidArgument", "request too large"))
+            self.close()
+            return
+        while b"\n" in self.inbuf and not self.closed:
+            line, self.inbuf = self.inbuf.split(b"\n", 1)
+            fds, self.fds = self.fds, []
+            self.server.dispatch(self, line, fds)
+
+    def send(self, message: dict) -> None:
+        if self.closed:
+            return
+        self.outbuf += encode(message)
+        self.flush()
+
+    def flush(self) -> None:
+        try:
+            while self.outbuf:
+                sent = self.sock.send(self.outbuf)
+                self.outbuf = self.outbuf[sent:]
+        except BlockingIOError:
+            if len(self.outbuf) > MAX_SUBSCRIBER_BACKLOG:
+                self.close()  # never let a slow reader make us buffer without bound
+                return
+            self.server.loop.add_writer(self.fd, self.flush)
+            return
+        except OSError:
+            self.close()
+            return
+        self.server.loop.remove_writer(self.fd)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.server.loop.remove_reader(self.fd)
+        self.server.loop.remove_writer(self.fd)
+        self.server.subscribers.discard(self)
+        for fd in self.fds:
+            os.close(fd)
+        self.sock.close()
+
+
+class Supervisor:
+    def __init__(self, root: str, run_root: str, executor, *, log: Callable[[str], None] | None = None) -> None:
+        self.root = root
+        self.run_root = run_root
+        self.executor = executor
+        self.store = ContainerStore(root)
+        self.loop = Loop()
+        self.containers: dict[str, Supervised] = {}
+        self.children: dict[int, Callable[[int], None]] = {}
+        self.waiters: dict[str, list[tuple[str, Callable[[dict], None]]]] = {}
+        self.execs: dict[str, dict] = {}
+        self.exec_waiters: dict[str, list[Callable[[dict], None]]] = {}
+        self.subscribers: set[Connection] = set()
+        self.report: dict = {"adopted": [], "lost": [], "restarted": []}
+        self.shutting_down = False
+        self._log = log or (lambda text: print(f"supervisor: {text}", file=sys.stderr, flush=True))
+        self.listener: socket.socket | None = None
+
+    def log(self, text: str) -> None:
+        self._log(text)
+
+    @property
+    def socket_path(self) -> str:
+        return os.path.join(self.run_root, "supervisor.sock")
+
+    # -- life -------------------------------------------------------------------------------
+    def serve(self) -> None:
+        os.makedirs(self.run_root, mode=0o700, exist_ok=True)
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            raise errdefs.Internal(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+        self.loop.add_signal_handler(signal.SIGCHLD, self.reap)
+        self.loop.add_signal_handler(signal.SIGTERM, self.shutdown)
+        self.loop.add_signal_handler(signal.SIGINT, self.shutdown)
+        self.readopt()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.socket_path)
+        os.chmod(self.socket_path, 0o600)
+        self.listener.listen(64)
+        self.listener.setblocking(False)
+        self.loop.add_reader(self.listener.fileno(), self._accept)
+        write_json_atomic(os.path.join(self.run_root, "supervisor.json"),
+                          {"pid": os.getpid(), "socket": self.socket_path, **self.report})
+        self.reap()  # a child may have exited before the handler was installed
+        self.loop.run()
+        self.listener.close()
+
+    def shutdown(self) -> None:
+        """Leaves the containers running (they are re-adopted by the next supervisor)."""
+        self.shutting_down = True
+        self.loop.stopping = True
+
+    def _accept(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        Connection(self, sock)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            callback = self.children.pop(pid, None)
+            if callback is not None:
+                callback(status)
+
+    # -- events and waiters -----------------------------------------------------------------
+    def emit(self, container: Supervised, action: str, extra: dict) -> None:
+        cfg = container.config
+        attributes = {**(cfg.get("labels") or {}), "image": cfg.get("image", ""),
+                      "name": cfg.get("name", "").lstrip("/"), **extra}
+        nanos = now_ns()
+        event = {"Type": "container", "Action": action, "Actor": {"ID": container.id, "Attributes": attributes},
+                 "scope": "local", "time": nanos // 1_000_000_000, "timeNano": nanos}
+        for conn in list(self.subscribers):
+            conn.send({"ok": True, "event": event})
+
+    def notify_exit(self, container: Supervised, *, restarting: bool) -> None:
+        result = {"ok": True, "StatusCode": container.state.exit_code,
+                  "Error": container.state.error or None}
+        keep = []
+        for condition, reply in self.waiters.pop(container.id, []):
+            if condition == "next-exit" or (condition == "not-running" and not restarting):
+                reply(result)
+            else:
+                keep.append((condition, reply))
+        if keep:
+            self.waiters[container.id] = keep
+
+    def remove(self, container: Supervised) -> None:
+        container.forget()
+        self.containers.pop(container.id, None)
+        self.emit(container, "destroy", {})
+        result = {"ok": True, "StatusCode": container.state.exit_code, "Error": None}
+        self.store.delete(container.id)
+        self._remove_run_dir(container.id)
+        for _condition, reply in self.waiters.pop(container.id, []):
+            reply(result)
+
+    def _remove_run_dir(self, container_id: str) -> None:
+        run_dir = os.path.join(self.run_root, "containers", container_id)
+        for name in ("stdout", "stderr"):
+            try:
+                os.unlink(os.path.join(run_dir, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(run_dir)
+        except OSError:
+            pass
+
+    # -- requests ---------------------------------------------------------------------------
+    def dispatch(self, conn: Connection, line: bytes, fds: list[int]) -> None:
+        import json
+        try:
+            request = json.loads(line)
+            handler = getattr(self, f"op_{request.get('op', '')}", None)
+            if handler is None:
+                raise errdefs.InvalidArgument(f"unknown supervisor op {request.get('op')!r}")
+            reply = handler(conn, request, fds)
+            fds = []  # the handler owns them now
+            if reply is not None:
+                conn.send({"ok": True, **reply})
+        except errdefs.StackyardError as exc:
+            conn.send(error_reply(type(exc).__name__, str(exc)))
+        except ValueError as exc:
+            conn.send(error_reply("InvalidArgument", f"bad request: {exc}"))
+        except Exception as exc:  # the boundary: report any bug to the caller, keep serving
+            self.log(traceback.format_exc())
+            conn.send(error_reply("Internal", f"{type(exc).__name__}: {exc}"))
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def _get(self, container_id: str) -> Supervised:
+        container = self.containers.get(container_id)
+        if container is None:
+            raise errdefs.NotFound(f"No such container: {container_id} (not supervised)")
+        return container
+
+    def _load(self, container_id: str) -> Supervised:
+        config = self.store.load_supervise(container_id)
+        container = self.containers.get(container_id)
+        if container is None:
+            container = self.containers[container_id] = Supervised(self, container_id, config)
+        elif not container.state.is_live:
+            container.configure(config)
+            container.state = self.store.load_state(container_id)
+        return container
+
+    def op_ping(self, conn, req, fds):
+        return {"pid": os.getpid(), "containers": len(self.containers), **self.report}
+
+    def op_start(self, conn, req, fds):
+        container = self._load(req["id"])
+        stdin_fd = fds[0] if fds else None
+        try:
+            container.start(stdin_fd=stdin_fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            fds.clear()
+        return {"pid": container.state.pid}
+
+    def op_stop(self, conn, req, fds):
+        container = self._get(req["id"])
+        if not container.state.is_live and container.state.status is not st.Status.RESTARTING:
+            return {"was_running": False}
+        grace = req.get("grace")
+        if grace is None:
+            grace = container.config.get("stop_timeout", DEFAULT_STOP_TIMEOUT)
+        signum = signal_number(req.get("signal") or container.config.get("stop_signal") or "SIGTERM")
+        self.waiters.setdefault(container.id, []).append(
+            ("next-exit", lambda result: conn.send({"ok": True, "was_running": True, **result})))
+        container.stop(grace, signum)
+        return None
+
+    def op_kill(self, conn, req, fds):
+        container = self._get(req["id"])
+        if not container.state.is_live:
+            raise errdefs.Conflict(f"Container {req['id']} is not running")
+        signum = signal_number(req.get("signal") or "SIGKILL")
+        container.save(st.on_stop_requested(container.state))
+        container.emit("kill", signal=str(signum))
+        container.signal(signum)
+        return {}
+
+    def op_pause(self, conn, req, fds):
+        self._get(req["id"]).pause()
+        return {}
+
+    def op_unpause(self, conn, req, fds):
+        self._get(req["id"]).unpause()
+        return {}
+
+    def op_wait(self, conn, req, fds):
+        condition = req.get("condition") or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise errdefs.InvalidArgument(f"invalid condition: {condition!r}")
+        container = self.containers.get(req["id"])
+        if condition == "not-running" and (container is None or not (
+                container.state.is_live or container.state.status is st.Status.RESTARTING)):
+            state = container.state if container else self.store.load_state(req["id"])
+            return {"StatusCode": state.exit_code, "Error": state.error or None}
+        self.waiters.setdefault(req["id"], []).append((condition, conn.send))
+        return None
+
+    def op_remove(self, conn, req, fds):
+        """Forgets a container and deletes its record; force kills it first."""
+        container = self.containers.get(req["id"])
+        if container is None:
+            self.store.delete(req["id"])
+            self._remove_run_dir(req["id"])
+            for _c, reply in self.waiters.pop(req["id"], []):
+                reply({"ok": True, "StatusCode": 0, "Error": None})
+            return {}
+        if container.state.is_live:
+            if not req.get("force"):
+                st.on_removing(container.state, force=False)  # raises Conflict
+            container.save(st.on_stop_requested(container.state))
+            self.waiters.setdefault(container.id, []).append(
+                ("next-exit", lambda _result: (self.remove(container), conn.send({"ok": True}))))
+            container.begin_stop(0, signal.SIGKILL)
+            return None
+        self.remove(container)
+        return {}
+
+    def op_state(self, conn, req, fds):
+        container = self.containers.get(req["id"])
+        state = container.state if container else self.store.load_state(req["id"])
+        return {"state": state.to_json(), "supervised": container is not None}
+
+    def op_top(self, conn, req, fds):
+        container = self._get(req["id"])
+        if container.cgroup is None:
+            raise errdefs.Conflict(f"Container {req['id']} is not running")
+        return {"pids": list(self.executor.top(container.cgroup))}
+
+    def op_stats(self, conn, req, fds):
+        container = self._get(req["id"])
+        if container.cgroup is None:
+            return {"stats": None}
+        return {"stats": self.executor.stats(container.cgroup), "pid": container.state.pid}
+
+    def op_events(self, conn, req, fds):
+        self.subscribers.add(conn)
+        return {"subscribed": True}
+
+    # -- exec ---------------------------------------------------------------------------------
+    def op_exec(self, conn, req, fds):
+        """Runs `process` in the container with the caller's fds: [tty] or [stdin, stdout, stderr]."""
+        container = self._get(req["id"])
+        if container.state.status is st.Status.PAUSED:
+            raise errdefs.Conflict(f"Container {req['id']} is paused, unpause the container before exec")
+        if container.cgroup is None:
+            raise errdefs.Conflict(f"Container {req['id']} is not running")
+        exec_id = req["exec_id"]
+        try:
+            if req.get("tty"):
+                if len(fds) != 1:
+                    raise errdefs.InvalidArgument("exec with a TTY takes one fd (the pty slave)")
+                stdio = {"stdin": fds[0], "stdout": fds[0], "stderr": fds[0], "tty_fd": fds[0]}
+            else:
+                if len(fds) != 3:
+                    raise errdefs.InvalidArgument("exec takes three fds (stdin, stdout, stderr)")
+                stdio = {"stdin": fds[0], "stdout": fds[1], "stderr": fds[2]}
+            pid = self.executor.exec(container.state.pid, container.cgroup, req["process"], spec=container.spec, **stdio)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            fds.clear()
+        record = {"pid": pid, "running": True, "exit_code": None, "container": container.id}
+        self.execs[exec_id] = record
+        self.children[pid] = lambda status: self._exec_exited(container, exec_id, status)
+        container.emit(f"exec_start: {' '.join(req['process'].get('args', []))}", execID=exec_id)
+        return {"pid": pid}
+
+    def _exec_exited(self, container: Supervised, exec_id: str, status: int) -> None:
+        from runtime.supervisor.supervised import exit_code_of
+        record = self.execs[exec_id]
+        record.update(running=False, exit_code=exit_code_of(status))
+        container.emit("exec_die", execID=exec_id, exitCode=str(record["exit_code"]))
+        for reply in self.exec_waiters.pop(exec_id, []):
+            reply({"ok": True, **record})
+
+    def op_exec_inspect(self, conn, req, fds):
+        record = self.execs.get(req["exec_id"])
+        if record is None:
+            raise errdefs.NotFound(f"No such exec instance: {req['exec_id']}")
+        return dict(record)
+
+    def op_exec_wait(self, conn, req, fds):
+        record = self.execs.get(req["exec_id"])
+        if record is None:
+            raise errdefs.NotFound(f"No such exec instance: {req['exec_id']}")
+        if not record["running"]:
+            return dict(record)
+        self.exec_waiters.setdefault(req["exec_id"], []).append(conn.send)
+        return None
+
+    # -- re-adoption --------------------------------------------------------------------------
+    def readopt(self) -> None:
+        """Takes over containers that outlived the previous supervisor; reports the rest."""
+        for container_id in self.store.ids():
+            state = self.store.load_state(container_id)
+            if state.status not in (st.Status.RUNNING, st.Status.PAUSED, st.Status.RESTARTING):
+                continue
+            try:
+                container = self._load(container_id)
+            except errdefs.StackyardError as exc:
+                self.report["lost"].append({"id": container_id, "reason": str(exc)})
+                self.store.save_state(container_id, st.on_dead(state, error=f"cannot re-adopt: {exc}", now=now_ns()))
+                continue
+            if state.status is st.Status.RESTARTING:
+                container.restart_timer = self.loop.call_later(0, container._policy_start)
+                self.report["restarted"].append(container_id)
+                continue
+            cgroup = self.executor.adopt(container_id)
+            pids = list(self.executor.top(cgroup)) if cgroup is not None else []
+            if pids:
+                container.adopt(cgroup, pids)
+                self.report["adopted"].append(container_id)
+                continue
+            # It ended while nobody watched: its exit code is gone.
+            if cgroup is not None:
+                self.executor.cleanup(container.spec, cgroup)
+            container.save(st.on_exited(state, exit_code=255, oom_killed=False, now=now_ns(),
+                                        error="exited while the supervisor was down; exit code unknown"))
+            self.report["lost"].append({"id": container_id, "reason": "not running any more; exit code unknown"})
+            if boot_restart_reason(container.policy, manually_stopped=state.manually_stopped):
+                container.save(st.on_restarting(container.state))
+                container.restart_timer = self.loop.call_later(0, container._policy_start)
+                self.report["restarted"].append(container_id)
+        if self.report["adopted"] or self.report["lost"]:
+            self.log(f"re-adopted {len(self.report['adopted'])} container(s), lost {len(self.report['lost'])}")

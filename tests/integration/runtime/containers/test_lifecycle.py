@@ -1,0 +1,106 @@
+import time
+
+import pytest
+
+from runtime import errdefs
+from tests.integration.runtime.containers.conftest import wait_for
+
+
+def test_run_to_exit_records_code_and_logs(env):
+    m = env.manager
+    cid = env.run(["sh", "-c", "echo out; echo err >&2; exit 3"], name="first")
+    assert m.wait(cid) == {"StatusCode": 3, "Error": None}
+    info = m.inspect("first")
+    assert info["Id"] == cid and len(cid) == 64 and info["Name"] == "/first"
+    state = info["State"]
+    assert (state["Status"], state["ExitCode"], state["Running"], state["Pid"]) == ("exited", 3, False, 0)
+    assert state["StartedAt"] <= state["FinishedAt"]
+    assert list(m.logs(cid, stderr=False)) == [("stdout", b"out\n")]
+    assert list(m.logs(cid, stdout=False)) == [("stderr", b"err\n")]
+
+
+def test_name_conflict_and_bad_name(env):
+    cid = env.create(["true"], name="web")
+    with pytest.raises(errdefs.Conflict, match=f'The container name "/web" is already in use by container "{cid}"'):
+        env.create(["true"], name="web")
+    with pytest.raises(errdefs.InvalidArgument, match="Invalid container name"):
+        env.create(["true"], name="bad name")
+
+
+def test_stop_kills_a_container_ignoring_sigterm_after_grace(env):
+    m = env.manager
+    cid = env.run(["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"])
+    wait_for(lambda: list(m.logs(cid)))
+    t0 = time.monotonic()
+    m.stop(cid, timeout=1)
+    elapsed = time.monotonic() - t0
+    assert 0.9 <= elapsed < 5
+    state = m.inspect(cid)["State"]
+    assert (state["Status"], state["ExitCode"]) == ("exited", 137)
+    with pytest.raises(errdefs.NotModified):
+        m.stop(cid)
+
+
+def test_stop_with_sigterm_handler_exits_quickly_and_remove(env):
+    m = env.manager
+    cid = env.run(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"], name="svc")
+    with pytest.raises(errdefs.Conflict, match="cannot remove a running container"):
+        m.remove(cid)
+    t0 = time.monotonic()
+    m.stop(cid, timeout=10)
+    assert time.monotonic() - t0 < 3
+    assert m.inspect(cid)["State"]["ExitCode"] == 0
+    m.remove(cid)
+    with pytest.raises(errdefs.NotFound):
+        m.inspect("svc")
+
+
+def test_kill_restart_and_list(env):
+    m = env.manager
+    cid = env.run(["sleep", "60"], name="sleeper", Labels={"tier": "back"})
+    assert [c["Id"] for c in m.list(filters={"label": ["tier=back"]})] == [cid]
+    m.kill(cid, "SIGKILL")
+    assert m.wait(cid)["StatusCode"] == 137
+    assert m.list() == [] and m.list(all=True)[0]["State"] == "exited"
+    assert m.list(all=True, filters={"status": ["exited"]})[0]["Names"] == ["/sleeper"]
+    with pytest.raises(errdefs.Conflict, match="is not running"):
+        m.kill(cid)
+    m.restart(cid, timeout=1)
+    info = m.inspect(cid)
+    assert info["State"]["Running"] and info["RestartCount"] == 0
+    m.remove(cid, force=True)
+    assert m.list(all=True) == []
+
+
+def test_rename(env):
+    m = env.manager
+    cid = env.create(["true"], name="old")
+    env.create(["true"], name="taken")
+    with pytest.raises(errdefs.Conflict, match="already in use"):
+        m.rename("old", "taken")
+    m.rename("old", "new")
+    assert m.inspect("new")["Id"] == cid
+    with pytest.raises(errdefs.NotFound):
+        m.inspect("old")
+
+
+def test_wait_next_exit_and_removed(env):
+    m = env.manager
+    cid = env.run(["sh", "-c", "sleep 0.3; exit 7"], HostConfig={"AutoRemove": True})
+    assert m.wait(cid, "removed", timeout=10)["StatusCode"] == 7
+    with pytest.raises(errdefs.NotFound):
+        m.inspect(cid)
+
+
+def test_pause_freezes_the_container(env):
+    m = env.manager
+    cid = env.run(["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i; sleep 0.05; done"])
+    wait_for(lambda: len(list(m.logs(cid))) > 2)
+    m.pause(cid)
+    assert m.inspect(cid)["State"]["Status"] == "paused"
+    before = len(list(m.logs(cid)))
+    time.sleep(0.5)
+    assert len(list(m.logs(cid))) == before
+    m.unpause(cid)
+    wait_for(lambda: len(list(m.logs(cid))) > before + 2)
+    assert m.inspect(cid)["State"]["Status"] == "running"
