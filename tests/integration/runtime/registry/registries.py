@@ -77,7 +77,11 @@ def htpasswd_registry(users: dict[str, str]) -> ConfiguredRegistry:
     return registry
 
 
-def token_registry(realm: str, service: str, issuer: str, cert_path: str) -> ConfiguredRegistry:
-    return ConfiguredRegistry(
-        f"auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n"
-        f"    rootcertbundle: {cert_path}\n")
+def token_registry(realm: str, service: str, issuer: str, signer_cert_pem: bytes) -> ConfiguredRegistry:
+    """A registry trusting tokens signed by the key of `signer_cert_pem` (its rootcertbundle)."""
+    registry = ConfiguredRegistry()
+    bundle = registry.root / "token-signer.pem"
+    bundle.write_bytes(signer_cert_pem)
+    registry.extra = (f"auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n"
+                      f"    rootcertbundle: {bundle}\n")
+    return registry

@@ -13,13 +13,7 @@ import pytest
 
 from runtime import errdefs
 from runtime.registry import RegistryClient
-from tests.integration.registry import missing_registry
 from tests.integration.runtime.registry.helpers import ACCEPT, client_config, digest_of, push_image, tiny_image
-from tests.integration.runtime.registry.registries import (MISSING_BCRYPT, bcrypt, htpasswd_registry,
-                                                           token_registry)
-from tests.integration.runtime.registry.tokenserver import ISSUER, SERVICE, TokenServer
-
-USERS = {"alice": "wonderland", "bob": "builder"}
 
 
 def write_docker_config(config, auths: dict[str, tuple[str, str]]) -> None:
@@ -27,45 +21,6 @@ def write_docker_config(config, auths: dict[str, tuple[str, str]]) -> None:
     with open(config.docker_config_path, "w") as handle:
         json.dump({"auths": {host: {"auth": base64.b64encode(f"{u}:{p}".encode()).decode()}
                              for host, (u, p) in auths.items()}}, handle)
-
-
-@pytest.fixture(scope="module")
-def basic_registry():
-    if missing_registry():
-        pytest.skip(missing_registry())
-    if bcrypt is None:
-        pytest.skip(MISSING_BCRYPT)
-    server = htpasswd_registry(USERS)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def token_server():
-    server = TokenServer(USERS, {"alice": ("pull", "push"), "bob": ("pull",)}).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def token_reg(token_server):
-    if missing_registry():
-        pytest.skip(missing_registry())
-    server = None
-    try:
-        server = token_registry(token_server.url, SERVICE, ISSUER, "")
-        server.extra = server.extra.replace("rootcertbundle: ", f"rootcertbundle: {server.root / 'signer.pem'}")
-        token_server.write_cert(str(server.root / "signer.pem"))
-        server.start()
-        yield server
-    finally:
-        if server is not None:
-            server.stop()
 
 
 # ---- Basic auth --------------------------------------------------------------------------

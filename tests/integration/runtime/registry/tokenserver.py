@@ -88,10 +88,8 @@ class TokenServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def write_cert(self, path: str) -> str:
-        with open(path, "wb") as handle:
-            handle.write(self.cert.public_bytes(serialization.Encoding.PEM))
-        return path
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def start(self) -> "TokenServer":
         self.thread.start()
