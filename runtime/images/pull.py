@@ -1,0 +1,236 @@
+"""Pull: reference → manifest (platform picked) → config → layers unpacked into snapshots.
+
+Who calls it: `ImageService.pull`. Steps, in order:
+  1. resolve the tag to a descriptor (HEAD); a manifest or index already in the content store
+     is not fetched again, so a repeated pull costs the HEAD round trip(s) only;
+  2. pick the platform's manifest from an index; fetch the config (small, verified);
+  3. chain ids from the config's diff ids: a layer whose chain id is a committed snapshot
+     "Already exists" — nothing downloaded;
+  4. the other layers are fetched in parallel (at most `MAX_PARALLEL`), each streamed through
+     the blob hash (into the content store's ingest) and the decompressor into its own
+     snapshot, checking its diff id; then committed in order, each on the previous chain id;
+  5. record the image and move the tag, in one transaction.
+A failure anywhere removes the partial snapshots of this pull; a partial *download* stays in
+the ingest area so the next attempt resumes it with a Range request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Iterator, Optional
+
+from runtime import errdefs
+from runtime.content import ContentStore
+from runtime.images import manifest as mf
+from runtime.images import progress as pg
+from runtime.images.reference import Reference
+from runtime.images.stream import prefetch, read_file_chunks
+from runtime.images.unpacker import commit_layer, unpack_layer
+from runtime.snapshots import Snapshotter
+
+MAX_PARALLEL = 3
+PROGRESS_INTERVAL = 0.1
+
+
+@dataclass
+class Resolved:
+    """What a reference names, for one platform."""
+    top_digest: str            # what the tag points at (index or manifest): goes into RepoDigests
+    manifest: mf.Manifest
+    manifest_desc: mf.Descriptor
+    config: dict[str, Any]
+    config_bytes: bytes
+
+
+class Puller:
+    def __init__(self, content: ContentStore, snapshots: Snapshotter, client, *, progress: pg.Progress,
+                 cancel: Optional[threading.Event] = None) -> None:
+        self.content, self.snapshots, self.client = content, snapshots, client
+        self.progress = progress
+        self.cancel = cancel or threading.Event()
+        self._lock = threading.Lock()
+        self.downloaded = 0   # layers fetched by this pull
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.progress is not None:
+            with self._lock:
+                self.progress(event)
+
+    # -- manifests -----------------------------------------------------------------------------
+    def _manifest_bytes(self, ref: Reference, desc_digest: str, media_type: str) -> bytes:
+        """A manifest/index by digest: from the content store if we have it, else the registry."""
+        if self.content.exists(desc_digest):
+            return self.content.read(desc_digest)
+        got, body = self.client.get_manifest(ref.domain, ref.repository, desc_digest, mf.ACCEPT)
+        self.content.write_blob(body, desc_digest, what=f"{ref} manifest {desc_digest}")
+        return body
+
+    def resolve(self, ref: Reference, platform: mf.Platform) -> Resolved:
+        """Steps 1–2. Raises errdefs.NotFound / Unsupported / InvalidArgument / registry errors."""
+        where = str(ref.familiar())
+        top = self.client.resolve(ref.domain, ref.repository, ref.reference, mf.ACCEPT)
+        body = self._manifest_bytes(ref, top.digest, top.media_type)
+        parsed = mf.parse(body, top.media_type, where=where)
+        desc = mf.Descriptor(top.media_type if top.media_type else parsed.media_type, top.digest, len(body))
+        if isinstance(parsed, mf.Index):
+            desc = mf.select_manifest(parsed, platform, where=where)
+            body = self._manifest_bytes(ref, desc.digest, desc.media_type)
+            parsed = mf.parse(body, desc.media_type, where=f"{where} ({platform})")
+            if isinstance(parsed, mf.Index):
+                raise errdefs.Unsupported(f"{where}: nested index for {platform} is not supported")
+        desc = mf.Descriptor(parsed.media_type, desc.digest, len(body))
+        config_bytes = self._config_bytes(ref, parsed.config)
+        try:
+            config = json.loads(config_bytes)
+        except ValueError as exc:
+            raise errdefs.InvalidArgument(f"{where}: image config {parsed.config.digest} is not JSON: {exc}") from None
+        if not isinstance(config, dict):
+            raise errdefs.InvalidArgument(f"{where}: image config {parsed.config.digest} is not an object")
+        diff_ids = mf.config_diff_ids(config, where=where)
+        if len(diff_ids) != len(parsed.layers):
+            raise errdefs.InvalidArgument(f"{where}: manifest has {len(parsed.layers)} layers but the "
+                                          f"image config lists {len(diff_ids)} diff ids")
+        return Resolved(top.digest, parsed, desc, config, config_bytes)
+
+    def _config_bytes(self, ref: Reference, desc: mf.Descriptor) -> bytes:
+        if self.content.exists(desc.digest):
+            return self.content.read(desc.digest)
+        if desc.size > 8 << 20:
+            raise errdefs.InvalidArgument(f"{ref.familiar()}: image config {desc.digest} is {desc.size} bytes")
+        with self.client.open_blob(ref.domain, ref.repository, desc.digest) as stream:
+            data = b"".join(stream.iter_bytes(1 << 16))
+        self.content.write_blob(data, desc.digest, what=f"{ref.familiar()}: image config {desc.digest}")
+        return data
+
+    # -- layers --------------------------------------------------------------------------------
+    def fetch_layers(self, ref: Reference, resolved: Resolved) -> str:
+        """Steps 3–4; returns the top chain id."""
+        layers = resolved.manifest.layers
+        diff_ids = mf.config_diff_ids(resolved.config, where=str(ref))
+        chains = mf.chain_ids(diff_ids)
+        if not layers:
+            raise errdefs.InvalidArgument(f"{ref.familiar()}: image has no layers")
+        missing = [i for i, c in enumerate(chains) if not self.snapshots.exists(c)]
+        first_missing = missing[0] if missing else len(layers)
+        for i, layer in enumerate(layers):
+            if i < first_missing:
+                self._emit(pg.status("Already exists", pg.short_id(layer.digest)))
+            else:
+                self._emit(pg.status("Pulling fs layer", pg.short_id(layer.digest)))
+        todo = list(range(first_missing, len(layers)))
+        if not todo:
+            return chains[-1]
+        futures: dict[int, Future] = {}
+        committed: set[int] = set()
+        pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(todo)), thread_name_prefix="pull")
+        try:
+            for i in todo:
+                if i >= first_missing + MAX_PARALLEL:
+                    self._emit(pg.status("Waiting", pg.short_id(layers[i].digest)))
+                futures[i] = pool.submit(self._layer, ref, layers[i], diff_ids[i])
+            # Unpacked in parallel, chained in order: layer i goes on chain id i-1.
+            for i in todo:
+                key = futures[i].result()
+                commit_layer(self.snapshots, key, chains[i], chains[i - 1] if i > 0 else None)
+                committed.add(i)
+                self._emit(pg.status("Pull complete", pg.short_id(layers[i].digest)))
+        except BaseException:
+            self.cancel.set()
+            for i, fut in futures.items():
+                if i in committed:
+                    continue  # a complete layer is worth keeping for the next attempt
+                try:
+                    key = fut.result()
+                except BaseException:
+                    continue  # that worker already removed its snapshot
+                try:
+                    self.snapshots.remove(key)
+                except errdefs.StackyardError:
+                    pass
+            raise
+        finally:
+            pool.shutdown(wait=True)
+        return chains[-1]
+
+    def _layer(self, ref: Reference, layer: mf.Descriptor, diff_id: str) -> str:
+        """Fetch (or read locally) and unpack one layer; returns its active snapshot key."""
+        if self.cancel.is_set():
+            raise errdefs.Unavailable("pull cancelled")
+        ident = pg.short_id(layer.digest)
+        what = f"{ref.familiar()}: layer {layer.digest}"
+        compression = mf.LAYER_COMPRESSION[layer.media_type]
+        with self.content.lock(layer.digest):
+            if self.content.exists(layer.digest):
+                # Another image (or a concurrent pull that held the lock) has the blob already.
+                self._emit(pg.status("Verifying Checksum", ident))
+                self._emit(pg.status("Download complete", ident))
+                self._emit(pg.detail("Extracting", ident, 0, layer.size))
+                key, _ = unpack_layer(self.snapshots, read_file_chunks(self.content.path(layer.digest)),
+                                      compression=compression, what=what, expected_diff_id=diff_id)
+                self._emit(pg.detail("Extracting", ident, layer.size, layer.size))
+                return key
+            return self._download_and_unpack(ref, layer, diff_id, compression, what, ident)
+
+    def _download_and_unpack(self, ref: Reference, layer: mf.Descriptor, diff_id: str, compression: str,
+                             what: str, ident: str) -> str:
+        ingest = self.content.ingest(layer.digest, layer.size)
+        state = {"last": 0.0}
+
+        def note(received: int) -> None:
+            now = time.monotonic()
+            if now - state["last"] >= PROGRESS_INTERVAL or received >= layer.size:
+                state["last"] = now
+                self._emit(pg.detail("Downloading", ident, received, layer.size))
+
+        def source() -> Iterator[bytes]:
+            # Bytes a previous, interrupted attempt stored: re-hashed and re-fed to the tar.
+            yield from ingest.replay()
+            if ingest.offset >= layer.size:
+                return
+            with self.client.open_blob(ref.domain, ref.repository, layer.digest, ingest.offset) as stream:
+                for data in stream.iter_bytes(1 << 20):
+                    if self.cancel.is_set():
+                        raise errdefs.Unavailable("pull cancelled")
+                    ingest.write(data)
+                    note(ingest.received)
+                    if ingest.received > layer.size:
+                        raise errdefs.InvalidArgument(f"{what}: registry sent more than the "
+                                                      f"{layer.size} bytes the manifest says")
+                    yield data
+
+        chunks = prefetch(source())
+        try:
+            key, _ = unpack_layer(self.snapshots, chunks, compression=compression, what=what,
+                                  expected_diff_id=diff_id)
+        except errdefs.InvalidArgument as exc:
+            # A corrupt blob usually shows first as bad gzip or tar: finish reading it so the
+            # error names the real cause (digest mismatch) and nothing unverified is kept.
+            try:
+                for _ in chunks:
+                    pass
+                ingest.commit(what=what)
+            except errdefs.InvalidArgument as digest_error:
+                raise digest_error from None
+            except errdefs.StackyardError:
+                ingest.abort(keep=True)
+                raise exc from None
+            self.content.delete(layer.digest)  # verified, but not a layer we can use
+            raise
+        except BaseException:
+            chunks.close()
+            ingest.abort(keep=True)  # resumable next time
+            raise
+        self._emit(pg.status("Verifying Checksum", ident))
+        try:
+            ingest.commit(what=what)
+        except BaseException:
+            self.snapshots.remove(key)
+            raise
+        self.downloaded += 1
+        self._emit(pg.status("Download complete", ident))
+        self._emit(pg.detail("Extracting", ident, layer.size, layer.size))
+        return key

@@ -1,0 +1,165 @@
+"""Byte-stream plumbing for layers: decompression with a running diff-id hash, and prefetch.
+
+Who calls it: `runtime.images.unpacker` (pull, load, import). One pass over a layer computes the
+blob digest (of the compressed bytes, in the content store's ingest), the diff id (sha256 of
+the decompressed tar, here) and feeds the tar to the snapshot, so nothing is read twice.
+`prefetch` runs the network side (receive, blob hash, ingest write) in its own thread, so that
+on two cores it overlaps with decompression and file writes (zlib, hashlib and os.write all
+release the GIL on large buffers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import zlib
+from typing import Callable, Iterable, Iterator, Optional
+
+from runtime import errdefs
+
+# Bound on what one compressed chunk may inflate to at once (a "zip bomb" stays bounded).
+MAX_INFLATE = 4 << 20
+
+
+class DecompressError(Exception):
+    """The compressed stream is corrupt."""
+
+
+def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    for chunk in chunks:
+        data = chunk
+        while True:
+            if d.eof:
+                if data.count(0) == len(data):
+                    break  # end, or zero padding after the last member
+                # Concatenated gzip members (pigz, some builders) continue the same tar.
+                d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            try:
+                out = d.decompress(data, MAX_INFLATE)
+            except zlib.error as exc:
+                raise DecompressError(f"gzip: {exc}") from None
+            if out:
+                yield out
+            if d.eof:
+                data = d.unused_data
+                continue
+            data = d.unconsumed_tail
+            # Input all taken and the output not cut short: nothing is pending inside zlib.
+            if not data and len(out) < MAX_INFLATE:
+                break
+    if not d.eof:
+        raise DecompressError("gzip: stream ends before its end marker (truncated)")
+
+
+def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    import zstandard  # imported only for zstd layers
+
+    def new():
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    d = new()
+    for chunk in chunks:
+        data = chunk
+        while data:
+            try:
+                out = d.decompress(data)
+            except zstandard.ZstdError as exc:
+                raise DecompressError(f"zstd: {exc}") from None
+            if out:
+                yield out
+            data = d.unused_data if d.eof else b""
+            if data:
+                d = new()
+
+
+def decompress(chunks: Iterable[bytes], compression: str) -> Iterator[bytes]:
+    """Decompressed bytes of `chunks`; compression is "gzip", "zstd" or "" (plain tar)."""
+    if compression == "gzip":
+        return _gunzip(chunks)
+    if compression == "zstd":
+        return _unzstd(chunks)
+    if compression == "":
+        return iter(chunks)
+    raise errdefs.Unsupported(f"unsupported layer compression {compression!r}")
+
+
+def hashed(chunks: Iterable[bytes], hasher) -> Iterator[bytes]:
+    """Pass chunks through, updating `hasher` (the diff id's sha256)."""
+    for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk
+
+
+def detect_compression(head: bytes) -> str:
+    """Compression of a tarball from its first bytes (for import/load, which have no media type)."""
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return ""
+
+
+_DONE = object()
+
+
+def prefetch(chunks: Iterator[bytes], *, depth: int = 16,
+             stop: Optional[threading.Event] = None) -> Iterator[bytes]:
+    """Run `chunks` in a thread `depth` items ahead; exceptions are re-raised in the reader.
+
+    Closing the returned generator (or the reader failing) stops the producer.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    halt = stop or threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not halt.is_set():
+                    try:
+                        q.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if halt.is_set():
+                    return
+            item = _DONE
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            item = exc
+        while not halt.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=produce, name="layer-fetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        halt.set()
+        thread.join()
+
+
+def new_diff_hasher():
+    return hashlib.sha256()
+
+
+def read_file_chunks(path: str, chunk: int = 1 << 20,
+                     on_chunk: Optional[Callable[[int], None]] = None) -> Iterator[bytes]:
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            data = f.read(chunk)
+            if not data:
+                return
+            if on_chunk:
+                on_chunk(len(data))
+            yield data
