@@ -578,7 +578,7 @@ class NetworkManager:
                         raise errdefs.Conflict(
                             f"Bind for {b.host_ip or '0.0.0.0'}:{b.host_port}/{b.proto} failed: port is "
                             f"already allocated (published by container {owner})")
-                    sock, actual = reserve(b)
+                    sock, actual = reserve(b, listen=self.port_backend == "proxy")
                     rec = {"proto": actual.proto, "host_ip": actual.host_ip, "host_port": actual.host_port,
                            "container_port": actual.container_port, "dest_ip": ep["IPAddress"],
                            "bridge": net["_bridge"], "network": net["Id"]}
@@ -706,7 +706,8 @@ class NetworkManager:
                     if _rkey(rec) in self._reservations:
                         continue
                     try:
-                        sock, _ = reserve(PortBinding(rec["container_port"], rec["host_port"], rec["host_ip"], rec["proto"]))
+                        sock, _ = reserve(PortBinding(rec["container_port"], rec["host_port"], rec["host_ip"], rec["proto"]),
+                                          listen=self.port_backend == "proxy")
                     except errdefs.Conflict as exc:
                         fixed.append(f"published port {rec['host_port']}/{rec['proto']} could not be re-reserved: {exc}")
                         continue

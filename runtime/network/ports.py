@@ -83,16 +83,20 @@ def check_binding(b: PortBinding) -> None:
             raise errdefs.Unsupported(f"published port {b.describe()}: IPv6 host addresses are not supported yet")
 
 
-def reserve(b: PortBinding) -> tuple[socket.socket, PortBinding]:
+def reserve(b: PortBinding, *, listen: bool = False) -> tuple[socket.socket, PortBinding]:
     """Bind a socket for the binding (trying each port of a host range); returns it with the
-    binding's actual host port. Raises errdefs.Conflict naming the holder when in use."""
+    binding's actual host port. Raises errdefs.Conflict naming the holder when in use.
+
+    `listen`: the socket will listen (userland proxy). Only then is SO_REUSEADDR set (so
+    TIME_WAIT leftovers of proxied connections do not block a restart): two sockets that both
+    set it may share a port as long as neither listens, so a reservation that never listens
+    must not set it, or it would reserve nothing."""
     kind = socket.SOCK_STREAM if b.proto == "tcp" else socket.SOCK_DGRAM
     ports = [b.host_port] if b.host_port_end is None else list(range(b.host_port, b.host_port_end + 1))
     last: OSError | None = None
     for port in ports:
         s = socket.socket(socket.AF_INET, kind)
-        if b.proto == "tcp":
-            # TIME_WAIT leftovers of earlier connections are not "in use"
+        if b.proto == "tcp" and listen:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((b.host_ip or "0.0.0.0", port))
@@ -154,7 +158,7 @@ def _command(pid: str) -> str:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
         if cmd:
-            return cmd[:120]
+            return " ".join(cmd.split())[:120]
         with open(f"/proc/{pid}/comm") as f:
             return f.read().strip()
     except OSError:
