@@ -43,6 +43,8 @@ def _raise_child_error(data: bytes) -> None:
 
 def _mkdir_hosts(spec: dict) -> None:
     for path in json.loads((spec.get("annotations") or {}).get(ann.MKDIR_HOST, "[]")):
+        if os.path.lexists(path):
+            continue  # a file bind source is fine as it is
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:

@@ -152,6 +152,18 @@ def cgroup_mounts(mode: str, v1_controllers: list[str]) -> list[tuple[str, str, 
     return out
 
 
+_OWN_CAPS: list[int] = []
+
+
+def own_capabilities() -> int:
+    """The capabilities we hold: a container cannot get more (Docker's "all" means all the daemon has)."""
+    if not _OWN_CAPS:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("CapPrm:"))
+        _OWN_CAPS.append(int(line.split()[1], 16))
+    return _OWN_CAPS[0]
+
+
 def make_plan(spec: dict, *, seccomp_bpf: bytes | None, procs_files: list[str]) -> Plan:
     """Precompute the child's work from `spec`. Raises errdefs.InvalidArgument on what it cannot do."""
     from runtime.executor.cgroups import host_layout
@@ -194,6 +206,7 @@ def make_plan(spec: dict, *, seccomp_bpf: bytes | None, procs_files: list[str]) 
             last_cap = int(f.read())
     except OSError:
         last_cap = 40
+    own = own_capabilities()
     return Plan(
         root=spec["root"]["path"], root_readonly=bool(spec["root"].get("readonly")),
         rootfs_mounts=json.loads(a.get(ann.ROOTFS_MOUNTS, "[]")), mounts=mounts, setns=setns,
@@ -204,8 +217,10 @@ def make_plan(spec: dict, *, seccomp_bpf: bytes | None, procs_files: list[str]) 
         args=list(proc["args"]), env=list(proc.get("env") or []), cwd=proc.get("cwd") or "/",
         uid=int(user.get("uid", 0)), gid=int(user.get("gid", 0)), gids=list(user.get("additionalGids") or []),
         user_field=a.get(ann.USER), group_add=json.loads(a.get(ann.GROUP_ADD, "[]")),
-        bounding=capmod.mask(caps.get("bounding") or []), effective=capmod.mask(caps.get("effective") or []),
-        permitted=capmod.mask(caps.get("permitted") or []), inheritable=capmod.mask(caps.get("inheritable") or []),
+        bounding=capmod.mask(caps.get("bounding") or []) & own,
+        effective=capmod.mask(caps.get("effective") or []) & own,
+        permitted=capmod.mask(caps.get("permitted") or []) & own,
+        inheritable=capmod.mask(caps.get("inheritable") or []) & own,
         ambient=[capmod.CAPABILITIES[c] for c in caps.get("ambient") or []],
         nonroot_drops_caps=a.get(ann.NONROOT_CAPS) == "true", no_new_privs=bool(proc.get("noNewPrivileges")),
         rlimits=rlimits, oom_score_adj=proc.get("oomScoreAdj"), seccomp_bpf=seccomp_bpf, init=a.get(ann.INIT),

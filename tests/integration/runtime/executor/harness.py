@@ -21,6 +21,8 @@ from runtime.executor.spec import SpecContext, build_spec
 from tests.integration.runtime.rootfs import Overlay, cached_busybox_rootfs
 
 PR_SET_CHILD_SUBREAPER = 36
+# Our own parent under stackyard/, so leak checks never see other tests' containers.
+TEST_PARENT = f"stackyard/sytest-{os.getpid()}"
 
 
 def become_subreaper() -> None:
@@ -63,7 +65,7 @@ class Runner:
         ctx = SpecContext(container_id=cid, rootfs=str(overlay.target), rootfs_mounts=overlay.mounts(),
                           image_config=image_config or {"Cmd": ["sh"]}, hostname_path=files["hostname"],
                           hosts_path=files["hosts"], resolv_conf_path=files["resolv.conf"], netns_path=netns_path,
-                          volume_sources=self.volumes, **ctx_kw)
+                          volume_sources=self.volumes, cgroup_parent=TEST_PARENT, **ctx_kw)
         create = {"Image": "busybox", **create}
         return build_spec(create, ctx), overlay
 
@@ -129,6 +131,12 @@ class Runner:
             self.release(item[0])
         _reap()
         shutil.rmtree(self.base, ignore_errors=True)
+        from runtime.executor.cgroups import container_dirs
+        for path in container_dirs(TEST_PARENT).paths.values():
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
 
 
 def _reap() -> None:
