@@ -20,7 +20,7 @@ import httpx
 
 from runtime import errdefs
 from runtime.registry.challenge import Challenge, merge_scopes, parse_challenges
-from runtime.registry.credentials import AuthConfig
+from runtime.registry.credentials import AuthConfig, credentials_key
 from runtime.registry.endpoints import Endpoint
 from runtime.registry.errcode import describe, parse_errors
 from runtime.registry.transport import Transport
@@ -87,18 +87,17 @@ class Authorizer:
     def set_credentials(self, host: str, auth: AuthConfig | None) -> None:
         """Use these credentials for `host` instead of the config file (None: back to the file)."""
         with self._lock:
+            # Keyed like the config file, so "docker.io" also covers registry-1.docker.io.
             if auth is None:
-                self._overrides.pop(host, None)
+                self._overrides.pop(credentials_key(host), None)
             else:
-                self._overrides[host] = auth
-            for key in [k for k in self._tokens if k[0] == host]:
-                del self._tokens[key]
+                self._overrides[credentials_key(host)] = auth
+            self._tokens.clear()  # tokens were granted to the old identity (rare: cheap to refetch)
 
     def credentials_for(self, host: str) -> AuthConfig | None:
         with self._lock:
-            if host in self._overrides:
-                return self._overrides[host]
-        return self.credentials(host)
+            found = self._overrides.get(credentials_key(host))
+        return found if found is not None else self.credentials(host)
 
     def invalidate(self, host: str, scopes: tuple[str, ...]) -> None:
         with self._lock:

@@ -57,12 +57,17 @@ class FaultProxy:
         self.server.daemon_threads = True
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.stopped = False
 
     def start(self) -> "FaultProxy":
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving (idempotent: a test may stop it early to play a dead server)."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
