@@ -43,6 +43,9 @@ def choose(preferred: str = "auto") -> str:
 class Firewall:
     def __init__(self, kind: str, table: str, tag: str):
         self.kind, self.table, self.tag = kind, table, tag
+        # iptables-nft creates the `ip nat`/`ip filter` tables on first use; remember which
+        # ones we caused so clear() can remove them again when they are left empty
+        self._created: set[str] | None = None
         log.info("network firewall backend: %s", kind)
 
     def apply(self, bridges: list[rules.BridgeRule], ports: list[rules.PortRule],
@@ -63,6 +66,10 @@ class Firewall:
                 raise errdefs.Internal(f"iptables-restore of the SY-{self.tag}-* chains failed: {done.stderr.strip()}")
 
     def _ensure_jumps(self) -> None:
+        if self._created is None:
+            has_nft = shutil.which("nft") is not None
+            self._created = {t for t in ("nat", "filter") if has_nft and
+                             _run(["nft", "list", "table", "ip", t]).returncode != 0}
         for chain, (table, builtin) in rules.iptables_chains(self.tag).items():
             if _run(["iptables", "-t", table, "-S", chain]).returncode != 0:
                 _run(["iptables", "-t", table, "-N", chain])
@@ -86,6 +93,11 @@ class Firewall:
                 _run(["iptables", "-t", table, "-F", chain])
             for chain, (table, _) in chains.items():
                 _run(["iptables", "-t", table, "-X", chain])
+            for table in self._created or ():
+                listing = _run(["iptables", "-t", table, "-S"]).stdout.split("\n")
+                if not any(line.startswith(("-A", "-N")) for line in listing):
+                    _run(["nft", "delete", "table", "ip", table])
+            self._created = None
 
     def present(self) -> bool:
         if self.kind == "nft":
