@@ -28,8 +28,10 @@ def describe_transport_error(exc: BaseException) -> str:
     """"connection refused" rather than "[Errno 111] Connection refused" or an httpx class name."""
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"TLS certificate verify failed: {seen.verify_message or seen.reason}"
         if isinstance(seen, ssl.SSLError):
-            return f"TLS handshake failed: {seen.reason or seen}".replace("_", " ").lower()
+            return "TLS handshake failed: " + str(seen.reason or seen).replace("_", " ").lower()
         if isinstance(seen, OSError) and seen.strerror:
             return seen.strerror[0].lower() + seen.strerror[1:]
         seen = seen.__cause__ or seen.__context__
@@ -44,6 +46,13 @@ def is_tls_failure(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _reason(error: errdefs.StackyardError, endpoint: Endpoint) -> str:
+    text = str(error)
+    for prefix in (f"cannot reach registry at {endpoint.host}: ", f"cannot use registry at {endpoint.base_url}: "):
+        text = text.removeprefix(prefix)
+    return text
 
 
 class Transport:
@@ -137,9 +146,11 @@ class Transport:
         response = self.send(endpoint, request, attempts=attempts)
         if response.status_code == 401:
             return parse_challenges(", ".join(response.headers.get_list("WWW-Authenticate")))
-        if response.status_code >= 500 or response.status_code == 429:
+        if response.status_code != 200:
+            # 5xx after retries, or 400/404 from something that is not a registry API (for
+            # instance plain HTTP sent to an HTTPS port): not an endpoint to use.
             raise errdefs.Unavailable(
-                f"registry at {endpoint.host} is not available: HTTP {response.status_code} on /v2/")
+                f"cannot use registry at {endpoint.base_url}: GET /v2/ answered HTTP {response.status_code}")
         return []
 
     def pick(self, host: str, *, push: bool = False) -> list[tuple[Endpoint, list[Challenge]]]:
@@ -160,8 +171,9 @@ class Transport:
         for endpoint in candidates:
             groups.setdefault(endpoint.host + ("|mirror" if endpoint.mirror else ""), []).append(endpoint)
         picked: list[tuple[Endpoint, list[Challenge]]] = []
-        last_error: errdefs.StackyardError | None = None
+        failures: list[errdefs.StackyardError] = []
         for group in groups.values():
+            group_failures = []
             for index, endpoint in enumerate(group):
                 last_in_group = index == len(group) - 1
                 try:
@@ -169,13 +181,16 @@ class Transport:
                     # registry fails the handshake at once, and the fallback retries anyway.
                     challenges = self.ping(endpoint, attempts=None if last_in_group else 1)
                 except errdefs.Unavailable as exc:
-                    last_error = exc
+                    group_failures.append(exc)
                     continue
                 picked.append((endpoint, challenges))
                 break
+            else:
+                failures.append(group_failures[0] if len(group_failures) == 1 else errdefs.Unavailable(
+                    f"cannot reach registry at {group[0].host}: " + "; ".join(
+                        f"{e.base_url.partition(':')[0]}: {_reason(f, e)}" for e, f in zip(group, group_failures))))
         if not picked:
-            assert last_error is not None
-            raise last_error
+            raise failures[-1]
         with self._lock:
             self._picked[(host, push)] = picked
         return picked

@@ -29,12 +29,13 @@ class ConfiguredRegistry(PrivateRegistry):
         super().__init__()
         self.extra = extra
         self.tls = tls  # (certificate, key) files: serve HTTPS
+        self.tls_extra = ""  # more `http.tls` settings (YAML indented 4), e.g. clientcas
 
     def start(self, timeout: float = 20.0) -> None:
         config = self.root / "config.yml"
         http = f"http:\n  addr: {self.address}\n"
         if self.tls:
-            http += f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n"
+            http += f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n" + self.tls_extra
         config.write_text(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
             f"    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: true\n" + http + self.extra)
@@ -50,6 +51,10 @@ class ConfiguredRegistry(PrivateRegistry):
                     return
             except urllib.error.HTTPError as exc:
                 if exc.code == 401:  # up, and asking for credentials
+                    return
+            except (ssl.SSLError, urllib.error.URLError) as exc:
+                tls_refusal = isinstance(exc, ssl.SSLError) or isinstance(getattr(exc, "reason", None), ssl.SSLError)
+                if tls_refusal and "clientcas" in self.tls_extra:  # up, and asking for a client certificate
                     return
             except OSError:
                 pass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import ipaddress
 import json
 import threading
 import time
@@ -18,10 +17,10 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from tests.integration.runtime.registry.pki import self_signed
 
 SERVICE = "sytest-registry"
 ISSUER = "sytest-issuer"
@@ -29,26 +28,6 @@ ISSUER = "sytest-issuer"
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def self_signed(common_name: str, *, san: list[str] | None = None):
-    """(private key, certificate) for a self-signed RSA certificate valid for a day."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-               .not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True))
-    if san:
-        names = []
-        for entry in san:
-            try:
-                names.append(x509.IPAddress(ipaddress.ip_address(entry)))
-            except ValueError:
-                names.append(x509.DNSName(entry))
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return key, builder.sign(key, hashes.SHA256())
 
 
 class TokenServer:
