@@ -369,6 +369,10 @@ def close_fds(st: State) -> None:
     st.sys.close_range_cloexec(3)
 
 
+# Shared with the OCI backend, which populates volumes host-side before handing off.
+secure_join = _secure_join
+copy_tree = _copy_tree
+
 INIT_STEPS = [reset_signals, setup_stdio, join_cgroup, enter_namespaces, mount_rootfs, populate_volumes,
               do_mounts, make_devices, pivot, write_sysctls, mask_paths, readonly_root, set_identity,
               set_limits, resolve_identity, seccomp_early, drop_privileges, seccomp_late, close_fds]

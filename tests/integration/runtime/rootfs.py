@@ -9,6 +9,7 @@ executor: `mounts()` is the `rootfs_mounts` list of SpecContext.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -77,6 +78,7 @@ def cached_busybox_rootfs() -> Path:
     """One read-only lower directory per test process (never modified: overlays go over it)."""
     if "root" not in _CACHE:
         base = Path(tempfile.mkdtemp(prefix="sy-rootfs-"))
+        atexit.register(shutil.rmtree, base, ignore_errors=True)
         _CACHE["root"] = build_busybox_rootfs(base / "lower")
     return _CACHE["root"]
 

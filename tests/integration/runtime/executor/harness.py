@@ -131,12 +131,23 @@ class Runner:
             self.release(item[0])
         _reap()
         shutil.rmtree(self.base, ignore_errors=True)
-        from runtime.executor.cgroups import container_dirs
-        for path in container_dirs(TEST_PARENT).paths.values():
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+        remove_test_cgroups()
+
+
+def remove_test_cgroups() -> None:
+    """rmdir our test parent wherever an executor put it (nested like native/runc, absolute like crun)."""
+    from runtime.executor.cgroups import container_dirs
+    paths = set(container_dirs(TEST_PARENT).paths.values())
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] in (["cgroup"], ["cgroup2"]):
+                paths.add(os.path.join(left.split()[4], TEST_PARENT))
+    for path in paths:
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def _reap() -> None:

@@ -1,0 +1,264 @@
+"""OciRuntimeExecutor: hand the same spec to an installed crun or runc (per-container `runtime:`).
+
+Called by the supervisor like NativeExecutor, with the same methods. The overlay rootfs is
+mounted host-side under the bundle (OCI runtimes take a mounted root.path); names in `User` are
+resolved against it, named volumes are populated from it. Stdio: the caller's fds go straight to
+the runtime (never a pipe we read: pitfall 6), the runtime's own errors to a JSON log file.
+On a hybrid cgroup host crun refuses to run; each crun call runs in a private mount namespace
+with a throwaway tmpfs over /sys/fs/cgroup/unified (RUNTIME-NOTES), which makes crun use v1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from runtime import errdefs
+from runtime.executor import annotations as ann
+from runtime.executor import cgroups
+from runtime.executor import child as childmod
+from runtime.executor import syscalls as sc
+from runtime.executor.cgroups import DEFAULT_DEVICE_RULES
+from runtime.executor.native import Started, _mkdir_hosts, _net_dev
+from runtime.executor.plan import _device, device_rules
+from runtime.executor.seccomp import compile_bpf
+from runtime.executor.user import resolve_user
+
+DEFAULT_STATE = "/run/stackyard/oci"
+
+
+def _rule(text: str) -> dict:
+    kind, nums, access = text.split()
+    major, minor = nums.split(":")
+    rule: dict = {"allow": True, "type": kind, "access": access}
+    if major != "*":
+        rule["major"] = int(major)
+    if minor != "*":
+        rule["minor"] = int(minor)
+    return rule
+
+
+def bundle_spec(spec: dict, *, rootfs: str, binary: str, bpf: bytes | None) -> dict:
+    """The spec as an OCI runtime gets it: our annotations applied (user resolved, devices listed)."""
+    out = json.loads(json.dumps(spec))
+    a = out.get("annotations") or {}
+    proc, linux = out["process"], out.setdefault("linux", {})
+    if a.get(ann.INIT) == "builtin":
+        raise errdefs.Unsupported("init: true needs tini (init_path) with an OCI runtime backend")
+    if ann.USER in a:
+        read = lambda p: (Path(childmod.secure_join(rootfs, p)).read_text() if os.path.exists(childmod.secure_join(rootfs, p)) else "")  # noqa: E731
+        uid, gid, gids = resolve_user(a[ann.USER], json.loads(a.get(ann.GROUP_ADD, "[]")), read("/etc/passwd"), read("/etc/group"))
+        proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": gids} if gids else {})}
+        if uid != 0 and a.get(ann.NONROOT_CAPS) == "true":
+            proc["capabilities"]["effective"] = []
+            proc["capabilities"]["permitted"] = []
+    rules = device_rules(spec)
+    if rules is not None:
+        linux.setdefault("resources", {})["devices"] = [{"allow": False, "access": "rwm"}] + [_rule(r) for r in rules]
+    devices = []
+    for d in json.loads(a.get(ann.DEVICES, "[]")):
+        dev = _device(d["host"], d["container"])
+        devices.append({"path": dev.path, "type": dev.kind, "major": dev.major, "minor": dev.minor,
+                        "fileMode": dev.mode, "uid": dev.uid, "gid": dev.gid})
+    if devices:
+        linux["devices"] = devices
+    if proc.get("terminal"):
+        proc["terminal"] = False  # the caller's tty fd becomes stdio; the runtime would want a console socket
+    if bpf and binary.endswith("crun"):
+        # crun loads precompiled BPF from this annotation: 10.7 ms vs 24 ms compiling the JSON itself.
+        a[ann.CRUN_BPF] = base64.b64encode(bpf).decode()
+    out["root"]["path"] = rootfs
+    return out
+
+
+def _hybrid_workaround() -> None:
+    """preexec: private mount namespace with a tmpfs over cgroup2, so crun sees a v1-only host."""
+    s = sc.linux()
+    s.unshare(sc.CLONE_NEWNS)
+    s.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
+    s.mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", 0, "size=4k")
+
+
+class OciRuntimeExecutor:
+    """Same methods as NativeExecutor; errors are errdefs.*."""
+
+    def __init__(self, binary: str = "crun", *, state_dir: str = DEFAULT_STATE) -> None:
+        path = shutil.which(binary)
+        if path is None:
+            raise errdefs.FailedPrecondition(f"OCI runtime {binary!r} is not installed")
+        self.binary = path
+        self.name = os.path.basename(binary)
+        self.state_dir = Path(state_dir)
+        self.root = self.state_dir / self.name  # the runtime's own --root
+        layout, _ = cgroups.host_layout()
+        self._workaround = self.name == "crun" and layout.mode == "hybrid"
+
+    def _run(self, args: list[str], cid: str, *, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL, check: bool = True) -> int:
+        log = self.state_dir / "bundles" / cid / "runtime.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        argv = [self.binary, "--root", str(self.root), "--log", str(log), "--log-format", "json", *args]
+        rc = subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=stderr, close_fds=True,
+                            preexec_fn=_hybrid_workaround if self._workaround else None).returncode
+        if rc != 0 and check:
+            self._raise_from_log(log, args[0], rc)
+        return rc
+
+    def _raise_from_log(self, log: Path, verb: str, rc: int) -> None:
+        message = ""
+        try:
+            for line in log.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("level") in ("error", "fatal"):
+                    message = entry.get("msg", "")
+        except OSError:
+            pass
+        message = message or f"{self.name} {verb} exited with {rc}"
+        if "executable file not found" in message or "No such file or directory" in message:
+            raise errdefs.NotFound(message)
+        if "ermission denied" in message:
+            raise errdefs.PermissionDenied(message)
+        raise errdefs.Internal(f"{self.name} {verb}: {message}")
+
+    def _bundle(self, cid: str) -> Path:
+        return self.state_dir / "bundles" / cid
+
+    def start(self, spec: dict, *, stdin: int, stdout: int, stderr: int, tty_fd: int | None = None) -> Started:
+        a = spec.get("annotations") or {}
+        cid = a.get(ann.CONTAINER_ID) or os.path.basename(spec["linux"]["cgroupsPath"])
+        bundle = self._bundle(cid)
+        rootfs = bundle / "rootfs"
+        rootfs.mkdir(parents=True, exist_ok=True)
+        mounted = False
+        try:
+            for m in json.loads(a.get(ann.ROOTFS_MOUNTS, "[]")):
+                sc.linux().mount(m.get("source") or m["type"], str(rootfs), m["type"], 0, ",".join(m.get("options") or []))
+                mounted = True
+            if not mounted:
+                sc.linux().mount(spec["root"]["path"], str(rootfs), None, sc.MS_BIND | sc.MS_REC)
+                mounted = True
+            _mkdir_hosts(spec)
+            for c in json.loads(a.get(ann.VOLUME_COPYUP, "[]")):
+                src = childmod.secure_join(str(rootfs), c["destination"])
+                if os.path.isdir(src) and os.path.isdir(c["source"]) and not os.listdir(c["source"]):
+                    childmod.copy_tree(src, c["source"])
+            bpf = compile_bpf((spec.get("linux") or {}).get("seccomp"))
+            config = bundle_spec(spec, rootfs=str(rootfs), binary=self.name, bpf=bpf)
+            (bundle / "config.json").write_text(json.dumps(config))
+            pidfile = bundle / "pid"
+            if tty_fd is not None:
+                stdin = stdout = stderr = tty_fd
+            self._run(["run", "--detach", "--bundle", str(bundle), "--pid-file", str(pidfile), cid], cid,
+                      stdin=stdin, stdout=stdout, stderr=stderr)
+            pid = int(pidfile.read_text().strip())
+        except BaseException:
+            self._run(["delete", "--force", cid], cid, check=False)
+            if mounted:
+                sc.linux().umount2(str(rootfs), sc.MNT_DETACH)
+            shutil.rmtree(bundle, ignore_errors=True)
+            raise
+        return Started(pid, handle_from_pid(pid), pid)
+
+    def exec(self, container_pid: int, cgroup: cgroups.CgroupHandle, process: dict, *, stdin: int, stdout: int,
+             stderr: int, tty_fd: int | None = None, spec: dict | None = None, container_id: str | None = None) -> int:
+        cid = container_id or ((spec or {}).get("annotations") or {}).get(ann.CONTAINER_ID)
+        if not cid:
+            raise errdefs.InvalidArgument("exec with an OCI runtime needs the container id (spec or container_id)")
+        merged = dict((spec or {}).get("process") or {})
+        merged.update({k: v for k, v in process.items() if v is not None})
+        if "username" in (merged.get("user") or {}):
+            root = f"/proc/{container_pid}/root"
+            read = lambda p: (Path(root + p).read_text() if os.path.exists(root + p) else "")  # noqa: E731
+            uid, gid, gids = resolve_user(merged["user"]["username"], [], read("/etc/passwd"), read("/etc/group"))
+            merged["user"] = {"uid": uid, "gid": gid, **({"additionalGids": gids} if gids else {})}
+        merged["terminal"] = False
+        path = self._bundle(cid) / f"exec-{os.getpid()}-{id(process)}.json"
+        path.write_text(json.dumps(merged))
+        pidfile = path.with_suffix(".pid")
+        if tty_fd is not None:
+            stdin = stdout = stderr = tty_fd
+        try:
+            self._run(["exec", "--detach", "--process", str(path), "--pid-file", str(pidfile), cid], cid,
+                      stdin=stdin, stdout=stdout, stderr=stderr)
+            return int(pidfile.read_text().strip())
+        finally:
+            path.unlink(missing_ok=True)
+            pidfile.unlink(missing_ok=True)
+
+    def kill(self, cgroup: cgroups.CgroupHandle, sig: int, *, all_processes: bool = False, pid: int | None = None) -> None:
+        from runtime.executor.native import NativeExecutor
+        NativeExecutor.kill(self, cgroup, sig, all_processes=all_processes, pid=pid)  # type: ignore[arg-type]
+
+    def pause(self, cgroup: cgroups.CgroupHandle) -> None:
+        cgroup.freeze(True)
+
+    def resume(self, cgroup: cgroups.CgroupHandle) -> None:
+        cgroup.freeze(False)
+
+    def stats(self, cgroup: cgroups.CgroupHandle) -> dict:
+        out = cgroup.stats()
+        pids = cgroup.pids()
+        if pids:
+            out["networks"] = _net_dev(pids[0])
+        return out
+
+    def top(self, cgroup: cgroups.CgroupHandle) -> list[int]:
+        return cgroup.pids()
+
+    def oom_killed(self, cgroup: cgroups.CgroupHandle) -> bool:
+        return cgroup.oom_killed()
+
+    def cleanup(self, spec: dict, cgroup: cgroups.CgroupHandle | None) -> None:
+        """`<runtime> delete --force`, unmount the host-side rootfs, remove the bundle."""
+        cid = (spec.get("annotations") or {}).get(ann.CONTAINER_ID) or os.path.basename(spec["linux"]["cgroupsPath"])
+        self._run(["delete", "--force", cid], cid, check=False)
+        if cgroup is not None:
+            for path in cgroup.paths.values():
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+        bundle = self._bundle(cid)
+        rootfs = bundle / "rootfs"
+        if os.path.ismount(rootfs):
+            try:
+                sc.linux().umount2(str(rootfs), sc.MNT_DETACH)
+            except OSError as exc:
+                raise errdefs.from_oserror(exc, f"unmount {rootfs}") from exc
+        shutil.rmtree(bundle, ignore_errors=True)
+
+    def adopt(self, container_id: str, cgroup_parent: str = "stackyard") -> cgroups.CgroupHandle | None:
+        out = subprocess.run([self.binary, "--root", str(self.root), "state", container_id], capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL,
+                             preexec_fn=_hybrid_workaround if self._workaround else None)
+        if out.returncode != 0:
+            return None
+        state = json.loads(out.stdout)
+        if state.get("status") not in ("running", "paused") or not state.get("pid"):
+            return None
+        return handle_from_pid(int(state["pid"]))
+
+
+def handle_from_pid(pid: int) -> cgroups.CgroupHandle:
+    """The cgroup dirs a running process is in (wherever the OCI runtime put it)."""
+    layout, _ = cgroups.host_layout()
+    with open(f"/proc/{pid}/cgroup") as f:
+        own = cgroups.own_paths(f.read())
+    paths = {}
+    for ctrl, mount in layout.v1.items():
+        if ctrl in own:
+            paths[ctrl] = cgroups._join(mount, own[ctrl], "")
+    if layout.unified is not None and own.get("", "/") != "/":
+        paths[cgroups.UNIFIED] = cgroups._join(layout.unified, own[""], "")
+    return cgroups.CgroupHandle(layout.mode, {k: v.rstrip("/") for k, v in paths.items()})
+
+
+__all__ = ["OciRuntimeExecutor", "bundle_spec", "handle_from_pid", "DEFAULT_DEVICE_RULES", "signal"]
