@@ -59,6 +59,24 @@ def _with_digest(location: str, digest: str) -> str:
     return str(httpx.URL(location).copy_merge_params({"digest": digest}))
 
 
+class _FileBody:
+    """A seekable file as an upload body that httpx can send again (it seeks back each time)."""
+
+    def __init__(self, handle: BinaryIO, size: int, chunk_size: int, what: str) -> None:
+        self.handle, self.start, self.size, self.chunk_size, self.what = handle, handle.tell(), size, chunk_size, what
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.handle.seek(self.start)
+        yield from _Counted(iter_source(self.handle, self.chunk_size), self.size, self.what)
+
+
+def _is_seekable(source) -> bool:
+    try:
+        return bool(source.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class _Counted:
     """Counts what goes out, so a source shorter or longer than `size` is our error, not the registry's."""
 
@@ -111,6 +129,8 @@ def _upload_monolithic(client, host, repository, endpoint, location, digest, siz
         content, replayable = bytes(source), True
         if len(content) != size:
             raise errdefs.InvalidArgument(f"{what}: {len(content)} bytes, {size} announced")
+    elif _is_seekable(source):
+        content, replayable = _FileBody(source, size, client.config.upload_chunk_size, what), True
     else:
         # A stream cannot be replayed: one attempt (the caller may push again).
         content, replayable = _Counted(pieces, size, what), False

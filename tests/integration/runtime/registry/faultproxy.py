@@ -20,7 +20,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 @dataclass
 class Rules:
-    # (status, extra headers) answered, one per matching request, before forwarding again.
+    # (status, extra headers) answered, one per matching request, before forwarding again;
+    # status 0 forwards that request (to place a fault on a later step).
     statuses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     status_path: str = "/v2/"           # requests whose path contains this get the statuses
     cut_blob_at: list[int] = field(default_factory=list)   # per blob GET: bytes sent before cutting
@@ -82,6 +83,8 @@ class FaultProxy:
             injected = None
             if self.rules.statuses and self.rules.status_path in handler.path:
                 injected = self.rules.statuses.pop(0)
+                if injected[0] == 0:
+                    injected = None
             is_blob_get = handler.command == "GET" and "/blobs/sha256:" in handler.path
             cut = self.rules.cut_blob_at.pop(0) if is_blob_get and self.rules.cut_blob_at else None
             corrupt = is_blob_get and self.rules.corrupt_blobs

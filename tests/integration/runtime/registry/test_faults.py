@@ -1,5 +1,6 @@
 """Faults between the client and a real registry: cut downloads, corrupted blobs, 429/5xx, a dead registry."""
 
+import io
 import socket
 import time
 
@@ -113,3 +114,34 @@ def test_registry_down_is_a_clear_error(tmp_path):
             client.resolve(f"127.0.0.1:{port}", "sytest/faults", "v1", ACCEPT)
     assert str(caught.value) == f"cannot reach registry at 127.0.0.1:{port}: connection refused"
     assert len(slept) == 3  # attempts=4 in the test config
+
+
+def test_push_retries_5xx_on_every_upload_step(tmp_path, proxy):
+    image = tiny_image("push-retry", (9000,))
+    layer = image.layers[0]
+    slept: list[float] = []
+    with RegistryClient(client_config(tmp_path, upload_chunk_size=4000), sleep=slept.append) as client:
+        proxy.rules.status_path = "/blobs/uploads/"
+        # One failure on each step: the POST, three PATCHes and the closing PUT.
+        proxy.rules.statuses = [(503, {}), (0, {}), (502, {}), (0, {}), (500, {}), (0, {}), (503, {}), (0, {}),
+                                (504, {})]
+        client.push_blob(proxy.address, "sytest/pushretry", digest_of(layer), len(layer), io.BytesIO(layer),
+                         chunked=True)
+        assert len(slept) == 5
+        proxy.rules.statuses = [(503, {}), (0, {}), (503, {})]  # the POST, then the monolithic PUT of a file
+        client.push_blob(proxy.address, "sytest/pushretry", digest_of(image.config), len(image.config),
+                         io.BytesIO(image.config))
+        client.put_manifest(proxy.address, "sytest/pushretry", "v1", "application/vnd.docker.distribution.manifest.v2+json",
+                            image.manifest)
+        with client.open_blob(proxy.address, "sytest/pushretry", digest_of(layer)) as stream:
+            assert b"".join(stream.iter_bytes()) == layer
+    methods = [s.method for s in proxy.requests(contains="/blobs/uploads/")]
+    assert methods.count("PATCH") >= 3 and methods.count("PUT") >= 2
+
+
+def test_push_of_a_short_stream_is_refused_before_the_registry_sees_it(tmp_path, registry):
+    with RegistryClient(client_config(tmp_path)) as client:
+        with pytest.raises(errdefs.InvalidArgument, match="3 bytes, 5 announced"):
+            client.push_blob(registry.address, "sytest/short", digest_of(b"abcde"), 5, iter([b"abc"]))
+        with pytest.raises(errdefs.InvalidArgument, match="more than the 2 bytes announced"):
+            client.push_blob(registry.address, "sytest/short", digest_of(b"ab"), 2, iter([b"abc"]), chunked=True)
