@@ -72,7 +72,9 @@ class Upstream:
                     reply.header.rcode = 3
                 return reply
 
-        self.server = DNSServer(Resolver(), address="127.0.0.1", port=0)
+        from dnslib.server import DNSLogger
+        quiet = DNSLogger("-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
+        self.server = DNSServer(Resolver(), address="127.0.0.1", port=0, logger=quiet)
         self.server.start_thread()
         self.port = self.server.server.server_address[1]
 
