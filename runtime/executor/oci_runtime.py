@@ -156,9 +156,13 @@ class OciRuntimeExecutor:
             pidfile = bundle / "pid"
             if tty_fd is not None:
                 stdin = stdout = stderr = tty_fd
-            self._run(["run", "--detach", "--bundle", str(bundle), "--pid-file", str(pidfile), cid], cid,
+            # create, then start: once `create` has exited, the container's init (waiting on the
+            # exec fifo) is reparented to us, the subreaper, so its exit status is ours to reap.
+            # With `run --detach` a fast container can exit while the runtime still parents it.
+            self._run(["create", "--bundle", str(bundle), "--pid-file", str(pidfile), cid], cid,
                       stdin=stdin, stdout=stdout, stderr=stderr)
             pid = int(pidfile.read_text().strip())
+            self._run(["start", cid], cid)
         except BaseException:
             self._run(["delete", "--force", cid], cid, check=False)
             if mounted:
