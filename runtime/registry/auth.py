@@ -21,7 +21,7 @@ import httpx
 from runtime import errdefs
 from runtime.registry.challenge import Challenge, merge_scopes, parse_challenges
 from runtime.registry.credentials import AuthConfig, credentials_key
-from runtime.registry.endpoints import Endpoint
+from runtime.registry.endpoints import Endpoint, realm_endpoint
 from runtime.registry.errcode import describe, parse_errors
 from runtime.registry.transport import Transport
 
@@ -142,9 +142,12 @@ class Authorizer:
                auth: AuthConfig | None) -> Token:
         realm = challenge.realm
         where = f"token server {realm or '?'} for registry {endpoint.host}"
-        if not realm.startswith(("https://", "http://")):
-            raise errdefs.InvalidArgument(f"registry {endpoint.host}: Bearer challenge without a usable realm ({realm!r})")
-        http = self.transport.http(endpoint)
+        try:
+            # The token server has its own connection pool and TLS rules (its host, not the registry's).
+            token_endpoint = realm_endpoint(realm, self.transport.config)
+        except errdefs.InvalidArgument as exc:
+            raise errdefs.InvalidArgument(f"registry {endpoint.host}: Bearer challenge without a usable realm: {exc}") from exc
+        http = self.transport.http(token_endpoint)
         if auth is not None and auth.identity_token:
             # OAuth2 refresh-token grant (token.md "Using the refresh token").
             form = {"grant_type": "refresh_token", "refresh_token": auth.identity_token,
@@ -161,7 +164,7 @@ class Authorizer:
         with self._lock:
             self.token_requests += 1
         try:
-            response = self.transport.send(endpoint, request)
+            response = self.transport.send(token_endpoint, request)
         except errdefs.Unavailable as exc:
             raise errdefs.Unavailable(f"{where}: {exc}") from exc
         if response.status_code in (401, 403):

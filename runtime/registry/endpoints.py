@@ -110,3 +110,19 @@ def endpoints_for(host: str, config: RegistryConfig, *, push: bool = False) -> l
         return [plain]
     # Docker tries HTTPS first for insecure registries, accepting any certificate.
     return [Endpoint(f"https://{host}", host, tls=True, verify=reason == "loopback"), plain]
+
+
+def realm_endpoint(realm: str, config: RegistryConfig) -> Endpoint:
+    """The endpoint of a token server (the challenge's realm URL): verified HTTPS unless insecure.
+
+    Raises:
+        errdefs.InvalidArgument: the realm is not an http(s) URL.
+    """
+    scheme, sep, rest = realm.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    if not sep or scheme not in ("http", "https") or not host:
+        raise errdefs.InvalidArgument(f"token realm {realm!r} is not an http(s) URL")
+    split_host(host)
+    tls = scheme == "https"
+    verify = not tls or insecure_reason(host, config.insecure_registries) in (None, "loopback")
+    return Endpoint(f"{scheme}://{host}", host, tls=tls, verify=verify)

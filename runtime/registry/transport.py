@@ -73,9 +73,10 @@ class Transport:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                verify: ssl.SSLContext | bool = False
-                if endpoint.tls:
-                    verify = ssl_context_for(endpoint.host, self.config.certs_dir, verify=endpoint.verify)
+                # A plain-HTTP registry may still redirect to (or name a token realm on) an
+                # HTTPS host: that one is verified against the system CAs.
+                verify = ssl_context_for(endpoint.host, self.config.certs_dir,
+                                         verify=endpoint.verify or not endpoint.tls)
                 client = httpx.Client(
                     verify=verify, headers={"User-Agent": self.user_agent},
                     timeout=httpx.Timeout(self.config.read_timeout, connect=self.config.connect_timeout),

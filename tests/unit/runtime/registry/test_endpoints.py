@@ -4,7 +4,7 @@ import pytest
 
 from runtime import errdefs
 from runtime.registry.config import RegistryConfig
-from runtime.registry.endpoints import endpoints_for, insecure_reason, is_loopback, split_host
+from runtime.registry.endpoints import endpoints_for, insecure_reason, is_loopback, realm_endpoint, split_host
 
 
 def config(tmp_path, **kwargs):
@@ -62,3 +62,15 @@ def test_docker_hub_mirrors_first_for_pulls_only(tmp_path):
     push = endpoints_for("index.docker.io", cfg, push=True)
     assert [e.base_url for e in push] == ["https://registry-1.docker.io"]
     assert push[0].host == "registry-1.docker.io"
+
+
+def test_token_realm_endpoint(tmp_path):
+    cfg = config(tmp_path, insecure_registries=["auth.insecure:443"])
+    assert realm_endpoint("https://auth.example/token", cfg) == realm_endpoint("https://auth.example/x?y", cfg)
+    endpoint = realm_endpoint("https://auth.example/token", cfg)
+    assert (endpoint.base_url, endpoint.host, endpoint.tls, endpoint.verify) == (
+        "https://auth.example", "auth.example", True, True)
+    assert realm_endpoint("https://auth.insecure:443/token", cfg).verify is False
+    assert realm_endpoint("http://127.0.0.1:8080/token", cfg).tls is False
+    with pytest.raises(errdefs.InvalidArgument, match="not an http"):
+        realm_endpoint("ftp://x/token", cfg)
