@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import time
 from typing import BinaryIO, Iterator, Optional
 
 from runtime import errdefs
@@ -216,6 +217,10 @@ class ContentStore:
                 ing.commit(what=what)
         return actual
 
+    def writer(self) -> "BlobWriter":
+        """A writer for a blob whose digest is computed as it is written."""
+        return BlobWriter(self)
+
     def delete(self, digest: str) -> bool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path(digest))
@@ -229,6 +234,12 @@ class ContentStore:
         """Remove ingest dirs nobody holds (startup hygiene). Partial data of held ones stays."""
         for name in os.listdir(self.ingest_root):
             directory = os.path.join(self.ingest_root, name)
+            if name.startswith("tmp-"):
+                # A BlobWriter's file: live ones are young; a day-old one was left by a crash.
+                with contextlib.suppress(OSError):
+                    if time.time() - os.stat(directory).st_mtime > 86400:
+                        os.unlink(directory)
+                continue
             lock_path = os.path.join(directory, "lock")
             try:
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -244,3 +255,51 @@ class ContentStore:
                     shutil.rmtree(directory, ignore_errors=True)
             finally:
                 os.close(fd)
+
+
+class BlobWriter:
+    """A blob whose digest is known only at the end (import, load): write, then `commit()`.
+
+    Use through `ContentStore.writer()`. The data sits in ingest/tmp-* until it is verified
+    (against `expected`, if given) and renamed into blobs/.
+    """
+
+    def __init__(self, store: "ContentStore") -> None:
+        import tempfile
+        self.store = store
+        self._hash = hashlib.sha256()
+        fd, self.path = tempfile.mkstemp(prefix="tmp-", dir=store.ingest_root)
+        self._file = os.fdopen(fd, "wb")
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self._file.write(data)
+        self.size += len(data)
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+    def commit(self, expected: Optional[str] = None, *, what: str = "") -> str:
+        """Raises errdefs.InvalidArgument when `expected` is given and differs."""
+        digest = self.digest
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        if expected is not None and expected != digest:
+            os.unlink(self.path)
+            raise errdefs.InvalidArgument(f"{what or 'blob'}: digest mismatch: expected {expected}, got {digest}")
+        target = self.store.path(digest)
+        if os.path.exists(target):
+            os.unlink(self.path)
+        else:
+            os.rename(self.path, target)
+            _fsync_dir(os.path.dirname(target))
+        return digest
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)

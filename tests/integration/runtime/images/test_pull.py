@@ -1,0 +1,256 @@
+"""Pull against a real registry (Debian docker-registry): merged views, platform selection,
+shared layers, request counting, corrupted and cut blobs, refused manifests."""
+
+import json
+import os
+import shutil
+import uuid
+
+import pytest
+
+from runtime import errdefs
+from tests.integration.runtime.images.conftest import mounted_view, push_layout_image
+from tests.integration.runtime.images.layouts import Entry, Layout, layer_tar, skopeo_push
+from tests.integration.runtime.registry.faultproxy import FaultProxy
+
+pytestmark = pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo (Debian skopeo)")
+
+
+def _repo(name):
+    return f"sytest/{name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def proxy(registry):
+    server = FaultProxy(registry.address).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_whiteouts_and_opaque_dirs_give_the_right_merged_view(service, registry, tmp_path):
+    base = layer_tar([Entry("a", "dir", mode=0o755), Entry("a/keep", data=b"keep"), Entry("a/gone", data=b"x"),
+                      Entry("d", "dir", mode=0o755), Entry("d/old", data=b"old"),
+                      Entry("d/sub", "dir", mode=0o755), Entry("d/sub/deep", data=b"deep")])
+    top = layer_tar([Entry("a", "dir", mode=0o755), Entry("a/.wh.gone"),
+                     Entry("d", "dir", mode=0o755), Entry("d/.wh..wh..opq"), Entry("d/new", data=b"new")])
+    repo = _repo("whiteout")
+    push_layout_image(tmp_path, registry.address, repo, "v1", [base, top])
+    image = service.pull(f"{registry.address}/{repo}:v1")
+    with mounted_view(service, service.rootfs_parent(image), tmp_path) as root:
+        assert sorted(os.listdir(os.path.join(root, "a"))) == ["keep"]
+        assert sorted(os.listdir(os.path.join(root, "d"))) == ["new"]
+        with open(os.path.join(root, "d/new"), "rb") as f:
+            assert f.read() == b"new"
+
+
+def test_pull_records_tags_digests_and_inspect_shape(service, registry, tmp_path):
+    repo = _repo("inspect")
+    layer = layer_tar([Entry("etc", "dir", mode=0o755), Entry("etc/hostname", data=b"x\n")])
+    push_layout_image(tmp_path, registry.address, repo, "v1", [layer])
+    events = []
+    image = service.pull(f"{registry.address}/{repo}:v1", progress=events.append)
+    assert image.repo_tags == [f"{registry.address}/{repo}:v1"]
+    assert image.repo_digests[0].startswith(f"{registry.address}/{repo}@sha256:")
+    statuses = [e.get("status") for e in events]
+    assert statuses[0] == f"Pulling from {repo}" and events[0]["id"] == "v1"
+    assert "Pulling fs layer" in statuses and "Pull complete" in statuses
+    assert statuses[-2].startswith("Digest: sha256:")
+    assert statuses[-1] == f"Status: Downloaded newer image for {registry.address}/{repo}:v1"
+    downloading = [e for e in events if e.get("status") == "Downloading"]
+    assert downloading and set(downloading[-1]["progressDetail"]) == {"current", "total"}
+    assert len(downloading[-1]["id"]) == 12
+    info = service.inspect(image.id)
+    for key in ("Id", "RepoTags", "RepoDigests", "Created", "Config", "RootFS", "Size", "Architecture", "Os"):
+        assert key in info
+    assert info["RootFS"]["Layers"] == image.diff_ids and info["Config"]["Cmd"] == ["/bin/sh"]
+    assert service.get(image.id[:19]).id == image.id  # "sha256:" + 12 hex prefix
+    # The records survive a restart of the process (a new service on the same root).
+    from runtime.images import ImageService
+    again = ImageService(service.root, service.registry)
+    assert again.get(f"{registry.address}/{repo}:v1").id == image.id
+    again.close()
+
+
+def test_second_pull_costs_only_manifest_requests(service, registry, proxy, tmp_path):
+    repo = _repo("second")
+    layers = [layer_tar([Entry(f"f{i}", data=os.urandom(20_000))]) for i in range(3)]
+    push_layout_image(tmp_path, registry.address, repo, "v1", layers)
+    ref = f"{proxy.address}/{repo}:v1"
+    service.pull(ref)
+    assert proxy.requests("GET", "/blobs/"), "the first pull downloads blobs"
+    before = len(proxy.seen)
+    events = []
+    service.pull(ref, progress=events.append)
+    later = proxy.seen[before:]
+    assert later and all("/manifests/" in s.path or s.path == "/v2/" for s in later), later
+    assert [s.method for s in later if "/manifests/" in s.path] == ["HEAD"]
+    assert [e["status"] for e in events if e.get("id") and e["status"] != f"Pulling from {repo}"] == \
+        ["Already exists"] * 3
+    assert events[-1]["status"].startswith("Status: Image is up to date for")
+
+
+def test_layers_shared_between_images_are_stored_once(service, registry, tmp_path):
+    shared = layer_tar([Entry("shared", data=os.urandom(10_000))])
+    repo = _repo("shared")
+    push_layout_image(tmp_path, registry.address, repo, "a", [shared, layer_tar([Entry("a", data=b"a")])])
+    push_layout_image(tmp_path, registry.address, repo, "b", [shared, layer_tar([Entry("b", data=b"b")])])
+    service.pull(f"{registry.address}/{repo}:a")
+    events = []
+    service.pull(f"{registry.address}/{repo}:b", progress=events.append)
+    assert [e["status"] for e in events if e.get("status") in ("Already exists", "Pull complete")] == \
+        ["Already exists", "Pull complete"]
+    committed = [s for s in service.snapshots.list() if s.kind == "committed"]
+    assert len(committed) == 3
+
+
+def test_multi_platform_index_picks_the_platform(service, registry, tmp_path):
+    layout = Layout(str(tmp_path / "multi"))
+    amd = layout.image([layer_tar([Entry("arch", data=b"amd64\n")])], arch="amd64")
+    arm = layout.image([layer_tar([Entry("arch", data=b"arm64\n")])], arch="arm64", variant="v8")
+    layout.tag(layout.index_of([amd, arm]), "multi")
+    repo = _repo("multi")
+    skopeo_push(layout.path, "multi", registry.address, repo, all_images=True)
+    ref = f"{registry.address}/{repo}:multi"
+    host = service.platform.architecture
+    image = service.pull(ref)
+    assert image.config["architecture"] == host
+    arm_image = service.pull(ref, platform="linux/arm64/v8")
+    assert arm_image.config["architecture"] == "arm64" and arm_image.id != image.id
+    with mounted_view(service, arm_image.chain_id, tmp_path) as root:
+        with open(os.path.join(root, "arch"), "rb") as f:
+            assert f.read() == b"arm64\n"
+    # RepoDigests name the index (what the tag points at), as Docker does.
+    index_digest = image.repo_digests[0].rpartition("@")[2]
+    assert arm_image.repo_digests[0].endswith(index_digest)
+    with pytest.raises(errdefs.NotFound, match="linux/s390x"):
+        service.pull(ref, platform="linux/s390x")
+
+
+def test_corrupted_blob_is_a_digest_error_naming_the_layer(service, registry, tmp_path):
+    repo = _repo("corrupt")
+    layer = layer_tar([Entry("big", data=os.urandom(200_000))])
+    desc = push_layout_image(tmp_path, registry.address, repo, "v1", [layer])
+    manifest = json.loads(open(tmp_path.glob("oci-*").__next__() / "blobs" / "sha256" / desc["digest"][7:], "rb").read())
+    blob = manifest["layers"][0]["digest"]
+    # Flip a byte in the middle of the blob inside the registry's own storage.
+    stored = os.path.join(registry.root, "data", "docker", "registry", "v2", "blobs", "sha256", blob[7:9], blob[7:], "data")
+    with open(stored, "r+b") as f:
+        f.seek(100_000)
+        byte = f.read(1)
+        f.seek(100_000)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(errdefs.InvalidArgument) as info:
+        service.pull(f"{registry.address}/{repo}:v1")
+    assert "digest mismatch" in str(info.value) and blob in str(info.value)
+    assert not service.content.exists(blob)
+    assert service.snapshots.list() == []
+    assert service.list() == []
+
+
+def test_cut_download_resumes_and_an_interrupted_pull_continues_from_its_ingest(tmp_path, registry, proxy):
+    from runtime.images import ImageService
+    from runtime.registry import RegistryClient
+    from tests.integration.runtime.registry.helpers import client_config
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    repo = _repo("resume")
+    layer = layer_tar([Entry("big", data=os.urandom(600_000))])
+    desc = push_layout_image(tmp_path, registry.address, repo, "v1", [layer])
+    ref = f"{proxy.address}/{repo}:v1"
+    root = str(tmp_path / "root")
+    # First attempt: the connection is cut more often than the client resumes on its own.
+    with RegistryClient(client_config(tmp_path, resume_attempts=1)) as client:
+        svc = ImageService(root, client)
+        proxy.rules.cut_blob_at = [150_000, 100_000, 100_000]
+        with pytest.raises(errdefs.Unavailable):
+            svc.pull(ref)
+        blob = [s.path for s in proxy.requests("GET", "/blobs/")][-1].rpartition("/")[2]
+        kept = svc.content.ingest_offset(blob)
+        assert kept > 0 and svc.snapshots.list() == []
+        svc.close()
+    # A new process-like service resumes from the partial ingest with a Range request.
+    proxy.rules.cut_blob_at = []
+    with RegistryClient(client_config(tmp_path)) as client:
+        svc = ImageService(root, client)
+        before = len(proxy.seen)
+        image = svc.pull(ref)
+        ranges = [s.range for s in proxy.seen[before:] if "/blobs/" + blob in s.path]
+        assert ranges == [f"bytes={kept}-"]
+        assert svc.content.exists(blob) and image.repo_tags
+        svc.close()
+    del desc
+
+
+class _ManifestServer:
+    """A loopback HTTP server answering /v2/ and one manifest with a chosen media type: the
+    real registry refuses to store schema 1 or unknown manifests, but others serve them."""
+
+    def __init__(self, body: bytes, media_type: str) -> None:
+        import hashlib
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, send_body: bool):
+                if self.path == "/v2/":
+                    data, headers = b"{}", {"Content-Type": "application/json"}
+                elif "/manifests/" in self.path:
+                    data, headers = body, {"Content-Type": media_type, "Docker-Content-Digest": digest}
+                else:
+                    data, headers = b"{}", {}
+                    self.send_response(404)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data if send_body else b"")
+                    return
+                self.send_response(200)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(data)
+
+            def do_GET(self):
+                self._reply(True)
+
+            def do_HEAD(self):
+                self._reply(False)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+SCHEMA1 = json.dumps({"schemaVersion": 1, "name": "old/app", "tag": "v1", "architecture": "amd64",
+                      "fsLayers": [], "history": [], "signatures": []}).encode()
+STRANGE = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.example.strange+json"}).encode()
+
+
+@pytest.mark.parametrize("body,media_type,error,message", [
+    (SCHEMA1, "application/vnd.docker.distribution.manifest.v1+prettyjws", errdefs.Unsupported, "schema 1"),
+    (STRANGE, "application/vnd.example.strange+json", errdefs.Unsupported, "unsupported manifest media type"),
+])
+def test_schema1_and_unknown_manifests_are_refused(service, body, media_type, error, message):
+    server = _ManifestServer(body, media_type)
+    try:
+        with pytest.raises(error, match=message) as info:
+            service.pull(f"{server.address}/old/app:v1")
+        assert "old/app" in str(info.value)
+    finally:
+        server.stop()
+    assert service.list() == [] and service.snapshots.list() == []
