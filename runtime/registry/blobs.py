@@ -83,8 +83,7 @@ class BlobStream:
     def iter_bytes(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """The remaining bytes as they arrive, resuming with Range after a dropped connection.
 
-        `chunk_size` is accepted for interface compatibility; pieces are at most what one read
-        from the socket returns.
+        Pieces are at most `chunk_size` bytes (and at most what one socket read returned).
 
         Raises:
             errdefs.Unavailable: the connection kept dropping (more than `resume_attempts` times).
@@ -100,7 +99,10 @@ class BlobStream:
                         if not data:
                             continue
                     self.position += len(data)
-                    yield data
+                    if len(data) <= chunk_size:
+                        yield data
+                    else:
+                        yield from (data[i:i + chunk_size] for i in range(0, len(data), chunk_size))
                 if self.total_size is None or self.position >= self.total_size:
                     return
                 reason = f"connection closed at byte {self.position} of {self.total_size}"

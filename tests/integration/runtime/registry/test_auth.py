@@ -8,6 +8,7 @@ scopes it needs, and the registry verifies the signed JWT.
 import base64
 import json
 import os
+import time
 
 import pytest
 
@@ -143,3 +144,20 @@ def test_token_reply_with_access_token_and_refresh_token(tmp_path, token_reg, to
             assert client.resolve(token_reg.address, "sytest/refresh", "v1", ACCEPT).size > 0
     finally:
         token_server.token_field = "token"
+
+
+def test_token_is_fetched_again_after_it_expires(tmp_path, token_reg, token_server):
+    config = client_config(tmp_path)
+    write_docker_config(config, {token_reg.address: ("alice", "wonderland")})
+    token_server.expires_in = 2  # cached for 1 s (we refresh before the server's expiry)
+    try:
+        with RegistryClient(config) as client:
+            push_image(client, token_reg.address, "sytest/expiry", "v1", tiny_image("expiry"))
+            client.resolve(token_reg.address, "sytest/expiry", "v1", ACCEPT)
+            client.resolve(token_reg.address, "sytest/expiry", "v1", ACCEPT)
+            assert client.token_requests == 2  # push scope, pull scope; the second resolve is cached
+            time.sleep(1.2)
+            client.resolve(token_reg.address, "sytest/expiry", "v1", ACCEPT)
+            assert client.token_requests == 3
+    finally:
+        token_server.expires_in = 300
