@@ -230,6 +230,10 @@ class NetworkManager:
                 "Options": options, "Labels": dict(labels or {}),
                 "_bridge": bridge, "_mtu": mtu,
             }
+            existing = next((l for l in self.links.list() if l["name"] == bridge), None)
+            if existing is not None and existing["alias"] != self._alias:
+                # never adopt (and later delete) a bridge someone else made, e.g. docker0
+                raise errdefs.Conflict(f"network {name}: interface {bridge} already exists and is not ours")
             self._state["networks"][net_id] = net
             try:
                 self._bring_up_bridge(net)

@@ -72,6 +72,14 @@ def nft_ruleset(table: str, bridges: list[BridgeRule], ports: list[PortRule],
     for b in bridges:
         if b.masquerade and not b.internal and b.subnet4:
             post.append(f'ip saddr {b.subnet4} oifname != "{b.bridge}" masquerade')
+    for br in dnat_bridges:
+        # hairpin: a container reaching a published port of its own network through a host
+        # address; without this the reply would bypass the host and be dropped by the client
+        # (with br_netfilter loaded, bridged conntrack un-NATs the reply anyway; without it
+        # this rule is what makes hairpin work)
+        b = next((x for x in bridges if x.bridge == br), None)
+        if b is not None and b.subnet4:
+            post.append(f'ct status dnat ip saddr {b.subnet4} oifname "{br}" masquerade')
     dnat = []
     for p in ports:
         match = f"ip daddr {p.host_ip} " if p.host_ip else "meta nfproto ipv4 "
@@ -121,6 +129,10 @@ def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
     for b in bridges:
         if b.masquerade and not b.internal and b.subnet4:
             nat.append(f"-A {post} -s {b.subnet4} ! -o {b.bridge} -j MASQUERADE")
+    for br in sorted({p.bridge for p in ports}):
+        b = next((x for x in bridges if x.bridge == br), None)
+        if b is not None and b.subnet4:
+            nat.append(f"-A {post} -s {b.subnet4} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE")
     filt = [f":{fwd} - [0:0]"]
     for b in bridges:
         filt.append(f"-A {fwd} -i {b.bridge} -o {b.bridge} -j ACCEPT")

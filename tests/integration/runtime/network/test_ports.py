@@ -146,3 +146,21 @@ def test_port_in_use_names_the_holder_and_nothing_is_half_published(net, procs, 
     # a host range takes the first free port of the range
     [ranged] = net.publish("web2", [PortBinding(80, mine.host_port, "127.0.0.1", host_port_end=mine.host_port + 5)])
     assert mine.host_port < ranged.host_port <= mine.host_port + 5
+
+
+def test_published_port_from_containers_through_a_host_address(net, procs, tmpdir_path):
+    """Hairpin (same network) and another network both reach a published port via the
+    host's address, while the direct path between the networks stays closed."""
+    n = net.create_network("pub")
+    other = net.create_network("other")
+    _, ep, _ = web_with_file(net, procs, tmpdir_path, "pub", "web1", 1 << 20)
+    [bound] = net.publish("web1", [PortBinding(80, 0, "")])
+    same = net.create_sandbox("same")
+    net.connect("pub", "same", sandbox=same, names=["same"])
+    far = net.create_sandbox("far")
+    net.connect("other", "far", sandbox=far, names=["far"])
+    for path, gateway in ((same, n["IPAM"]["Config"][0]["Gateway"]), (far, other["IPAM"]["Config"][0]["Gateway"])):
+        out = procs.run(path, [BUSYBOX, "wget", "-qO-", f"http://{gateway}:{bound.host_port}/"], timeout=5)
+        assert out.stdout == "hello from web1\n", path
+    with pytest.raises(subprocess.TimeoutExpired):
+        procs.run(far, [BUSYBOX, "wget", "-qO-", f"http://{ep['IPAddress']}/"], timeout=2)

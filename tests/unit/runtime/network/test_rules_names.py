@@ -59,3 +59,9 @@ def test_name_table_services_aliases_links_and_round_robin():
     assert table.lookup("db") is None
     both = table.lookup("web")
     assert rotate(both, 0) == list(both) and rotate(both, 1) == [both[1], both[0]]
+
+
+def test_hairpin_masquerade_only_for_bridges_with_published_ports():
+    text = rules.nft_ruleset("t", [A, B], [PORT])
+    assert 'ct status dnat ip saddr 10.1.0.0/16 oifname "sybraaaa" masquerade' in text
+    assert 'ct status dnat ip saddr 10.2.0.0/16' not in text
