@@ -213,6 +213,7 @@ class LayerApplier:
         action = classify(entry.name)
         self.entries += 1
         if action.kind == "opaque":
+            self._open_dir(action.path)  # made if missing; refused if it resolves nowhere
             fd = openat2(self.root_fd, action.path, os.O_RDONLY | os.O_DIRECTORY) if action.path \
                 else os.dup(self.root_fd)
             try:
