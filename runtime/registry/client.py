@@ -97,13 +97,13 @@ class RegistryClient:
 
     def _send(self, endpoint: Endpoint, challenges: list[Challenge], scopes: tuple[str, ...], method: str,
               target: str, *, headers: dict[str, str] | None, content, stream: bool, follow_redirects: bool,
-              replayable: bool) -> httpx.Response:
+              replayable: bool, retry: bool = True) -> httpx.Response:
         http = self._transport.http(endpoint)
         url = target if target.startswith(("http://", "https://")) else endpoint.base_url + target
         auth_headers = self._auth.headers(endpoint, challenges, scopes)
         request = http.build_request(method, url, headers={**(headers or {}), **auth_headers}, content=content)
         response = self._transport.send(endpoint, request, stream=stream, follow_redirects=follow_redirects,
-                                        attempts=None if replayable else 1)
+                                        attempts=None if replayable and retry else 1)
         if response.status_code != 401 or not replayable:
             return response
         # 401 despite our header: the token expired early, the scope grew, or /v2/ needed no
@@ -122,8 +122,13 @@ class RegistryClient:
     def _request(self, host: str, repository: str, method: str, target: str, *, actions: tuple[str, ...],
                  push: bool = False, extra_scopes: tuple[str, ...] = (), headers: dict[str, str] | None = None,
                  content=None, stream: bool = False, follow_redirects: bool = False,
-                 replayable: bool = True, endpoint: Endpoint | None = None) -> tuple[Endpoint, httpx.Response]:
-        """The response from the first endpoint that has an answer (mirrors fall through on any failure)."""
+                 replayable: bool = True, retry: bool = True,
+                 endpoint: Endpoint | None = None) -> tuple[Endpoint, httpx.Response]:
+        """The response from the first endpoint that has an answer (mirrors fall through on any failure).
+
+        `replayable`: the body may be sent again (retries, and the answer to a 401 challenge);
+        `retry=False`: no transport-level retries (the caller recovers by itself).
+        """
         scopes = merge_scopes([repository_scope(repository, actions)], extra_scopes)
         picked = self._transport.pick(host, push=push)
         if endpoint is not None:  # an upload session lives on the endpoint that opened it
@@ -133,7 +138,7 @@ class RegistryClient:
             try:
                 response = self._send(candidate, challenges, scopes, method, target, headers=headers,
                                       content=content, stream=stream, follow_redirects=follow_redirects,
-                                      replayable=replayable)
+                                      replayable=replayable, retry=retry)
             except errdefs.StackyardError:
                 if candidate.mirror and not last:
                     continue

@@ -15,6 +15,7 @@ import httpx
 
 from runtime import errdefs
 from runtime.registry.endpoints import Endpoint
+from runtime.registry.retry import is_retryable_status, retry_delay
 
 if TYPE_CHECKING:
     from runtime.registry.client import RegistryClient
@@ -93,20 +94,36 @@ class _Counted:
             raise errdefs.InvalidArgument(f"{self.what}: {self.count} bytes, {self.size} announced")
 
 
+class UploadSessionLost(errdefs.Unavailable):
+    """The registry no longer accepts the upload session (after a PATCH whose answer was lost)."""
+
+
 def push_blob(client: "RegistryClient", host: str, repository: str, digest: str, size: int,
               source: Iterable[bytes] | bytes | BinaryIO, *, mount_from: str | None, chunked: bool) -> None:
     what = f"registry {host} repository {repository} blob {digest}"
     if client.blob_exists(host, repository, digest, push=True) is not None:
         return
-    endpoint, response = _open_session(client, host, repository, digest, mount_from, what)
-    if response.status_code == 201:
-        return  # mounted from `mount_from`: nothing to send
-    location = _location(endpoint, response, what)
-    pieces = iter_source(source, client.config.upload_chunk_size)
-    if chunked:
-        _upload_chunked(client, host, repository, endpoint, location, digest, size, pieces, what)
-    else:
-        _upload_monolithic(client, host, repository, endpoint, location, digest, size, source, pieces, what)
+    # A source we can read again (bytes, a seekable file) gets one fresh session if the first
+    # one is lost; a stream cannot be replayed, so the caller has to push again.
+    restartable = isinstance(source, (bytes, bytearray, memoryview)) or _is_seekable(source)
+    start = source.tell() if restartable and not isinstance(source, (bytes, bytearray, memoryview)) else 0
+    for attempt in (1, 2):
+        endpoint, response = _open_session(client, host, repository, digest, mount_from, what)
+        if response.status_code == 201:
+            return  # mounted from `mount_from`: nothing to send
+        location = _location(endpoint, response, what)
+        pieces = iter_source(source, client.config.upload_chunk_size)
+        try:
+            if chunked:
+                _upload_chunked(client, host, repository, endpoint, location, digest, size, pieces, what)
+            else:
+                _upload_monolithic(client, host, repository, endpoint, location, digest, size, source, pieces, what)
+            return
+        except UploadSessionLost:
+            if not restartable or attempt == 2:
+                raise
+            if start or hasattr(source, "seek"):
+                source.seek(start)  # type: ignore[union-attr]
 
 
 def _open_session(client: "RegistryClient", host: str, repository: str, digest: str,
@@ -144,16 +161,75 @@ def _upload_monolithic(client, host, repository, endpoint, location, digest, siz
 def _upload_chunked(client, host, repository, endpoint, location, digest, size, pieces, what) -> None:
     offset = 0
     for chunk in rechunk(_Counted(pieces, size, what), client.config.upload_chunk_size):
-        end = offset + len(chunk) - 1
-        _, response = client._request(
-            host, repository, "PATCH", location, actions=PUSH, push=True, endpoint=endpoint, content=chunk,
-            headers={"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{end}",
-                     "Content-Length": str(len(chunk))})
-        if response.status_code != 202:
-            raise client._fail(response, f"{what} (chunk at byte {offset})", host)
-        location = _location(endpoint, response, what)
-        offset = end + 1
+        location = _patch_chunk(client, host, repository, endpoint, location, chunk, offset, what)
+        offset += len(chunk)
     _, response = client._request(host, repository, "PUT", _with_digest(location, digest), actions=PUSH,
                                   push=True, endpoint=endpoint, headers={"Content-Length": "0"})
     if response.status_code not in (201, 204):
         raise client._fail(response, what, host)
+
+
+def upload_offset(range_header: str | None, expected: int) -> int | None:
+    """Bytes an upload session holds, from its `Range: 0-<last>` header (None if unreadable).
+
+    Distribution answers "0-0" both for an empty session and for one byte; `expected`
+    (where we think it is) breaks the tie.
+    """
+    first, sep, last = (range_header or "").partition("-")
+    if not sep or first.strip() != "0" or not last.strip().isdigit():
+        return None
+    end = int(last)
+    return 0 if end == 0 and expected == 0 else end + 1
+
+
+def _patch_chunk(client, host, repository, endpoint, location, chunk: bytes, offset: int, what: str) -> str:
+    """PATCH one chunk starting at byte `offset`; returns the session's next location.
+
+    Not retried blindly: a PATCH that failed may have left part of the chunk in the session,
+    and sending it all again would corrupt the blob. After a failure we ask the session how
+    many bytes it has (`GET <location>`, `Range: 0-<last>`) and send the rest from there.
+    """
+    policy = client._transport.policy
+    attempt, waited, sent = 0, 0.0, 0
+    while True:
+        attempt += 1
+        start = offset + sent
+        failure: errdefs.StackyardError
+        try:
+            _, response = client._request(
+                host, repository, "PATCH", location, actions=PUSH, push=True, endpoint=endpoint,
+                content=chunk[sent:], retry=False,
+                headers={"Content-Type": "application/octet-stream",
+                         "Content-Range": f"{start}-{offset + len(chunk) - 1}",
+                         "Content-Length": str(len(chunk) - sent)})
+            if response.status_code == 202:
+                return _location(endpoint, response, what)
+            retryable = is_retryable_status(response.status_code)
+            failure = client._fail(response, f"{what} (chunk at byte {start})", host)
+            if not retryable:
+                raise failure
+        except errdefs.Unavailable as exc:
+            failure = exc
+        delay = retry_delay(policy, attempt, waited=waited)
+        if delay is None:
+            raise failure
+        client._transport._sleep(delay)
+        waited += delay
+        held, location = _upload_status(client, host, repository, endpoint, location, start, what)
+        if held is None or not offset <= held <= offset + len(chunk):
+            raise failure
+        sent = held - offset
+        if sent == len(chunk):
+            return location
+
+
+def _upload_status(client, host, repository, endpoint, location, expected, what) -> tuple[int | None, str]:
+    """(bytes the upload session holds, its location) from `GET <location>`."""
+    _, response = client._request(host, repository, "GET", location, actions=PUSH, push=True, endpoint=endpoint)
+    if response.status_code != 204:
+        # Distribution cancels a session whose state token no longer matches what it holds,
+        # which is exactly what a lost PATCH answer leaves behind.
+        error = client._fail(response, f"{what} (upload status)", host)
+        raise UploadSessionLost(f"{what}: upload session lost after a failed PATCH at byte {expected} ({error})")
+    new_location = _location(endpoint, response, what) if response.headers.get("Location") else location
+    return upload_offset(response.headers.get("Range"), expected), new_location

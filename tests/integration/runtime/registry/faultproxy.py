@@ -24,8 +24,12 @@ class Rules:
     # status 0 forwards that request (to place a fault on a later step).
     statuses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     status_path: str = "/v2/"           # requests whose path contains this get the statuses
+    status_method: str | None = None    # ... and have this method (None: any)
     cut_blob_at: list[int] = field(default_factory=list)   # per blob GET: bytes sent before cutting
     corrupt_blobs: bool = False
+    # per PATCH: forward only this many bytes of the chunk, then drop the client's connection
+    # unanswered (the registry holds part of the chunk; the client does not know how much).
+    truncate_patches: list[int | None] = field(default_factory=list)  # None: forward that one whole
 
 
 @dataclass
@@ -81,13 +85,16 @@ class FaultProxy:
         with self.lock:
             self.seen.append(Seen(handler.command, handler.path, handler.headers.get("Range")))
             injected = None
-            if self.rules.statuses and self.rules.status_path in handler.path:
+            if (self.rules.statuses and self.rules.status_path in handler.path
+                    and self.rules.status_method in (None, handler.command)):
                 injected = self.rules.statuses.pop(0)
                 if injected[0] == 0:
                     injected = None
             is_blob_get = handler.command == "GET" and "/blobs/sha256:" in handler.path
             cut = self.rules.cut_blob_at.pop(0) if is_blob_get and self.rules.cut_blob_at else None
             corrupt = is_blob_get and self.rules.corrupt_blobs
+            truncate = (self.rules.truncate_patches.pop(0)
+                        if handler.command == "PATCH" and self.rules.truncate_patches else None)
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         if injected is not None:
@@ -106,8 +113,18 @@ class FaultProxy:
         try:
             headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
             headers["Host"] = self.upstream
+            if truncate is not None:
+                start = int(headers.get("Content-Range", "0-0").partition("-")[0])
+                body = body[:truncate]
+                headers["Content-Length"] = str(len(body))
+                headers["Content-Range"] = f"{start}-{start + len(body) - 1}"
             conn.request(handler.command, handler.path, body=body, headers=headers)
             reply = conn.getresponse()
+            if truncate is not None:
+                reply.read()
+                handler.close_connection = True
+                handler.connection.shutdown(socket.SHUT_RDWR)
+                return
             data = reply.read() if handler.command != "HEAD" else b""
             handler.send_response(reply.status, reply.reason)
             for key, value in reply.getheaders():

@@ -9,7 +9,7 @@ import pytest
 from runtime import errdefs
 from runtime.registry import DigestVerifier, RegistryClient, download_blob
 from tests.integration.runtime.registry.faultproxy import FaultProxy
-from tests.integration.runtime.registry.helpers import ACCEPT, client_config, digest_of, push_image, tiny_image
+from tests.integration.runtime.registry.helpers import ACCEPT, MANIFEST_V2, client_config, digest_of, push_image, tiny_image
 
 LAYER = 300_000
 
@@ -117,26 +117,58 @@ def test_registry_down_is_a_clear_error(tmp_path):
 
 
 def test_push_retries_5xx_on_every_upload_step(tmp_path, proxy):
-    image = tiny_image("push-retry", (9000,))
-    layer = image.layers[0]
+    image = tiny_image("push-retry", (9000, 5000))
+    layer, other = image.layers
     slept: list[float] = []
     with RegistryClient(client_config(tmp_path, upload_chunk_size=4000), sleep=slept.append) as client:
         proxy.rules.status_path = "/blobs/uploads/"
-        # One failure on each step: the POST, three PATCHes and the closing PUT.
-        proxy.rules.statuses = [(503, {}), (0, {}), (502, {}), (0, {}), (500, {}), (0, {}), (503, {}), (0, {}),
-                                (504, {})]
+        # Chunked: a failure on each of the three PATCHes (each followed by an upload-status GET).
+        proxy.rules.status_method = "PATCH"
+        proxy.rules.statuses = [(502, {}), (0, {}), (500, {}), (0, {}), (503, {})]
         client.push_blob(proxy.address, "sytest/pushretry", digest_of(layer), len(layer), io.BytesIO(layer),
                          chunked=True)
-        assert len(slept) == 5
-        proxy.rules.statuses = [(503, {}), (0, {}), (503, {})]  # the POST, then the monolithic PUT of a file
+        assert len(slept) == 3 and len(proxy.requests("GET", "/blobs/uploads/")) == 3
+        # The closing PUT of a chunked upload, then POST and PUT of a monolithic upload of a file.
+        proxy.rules.status_method = "PUT"
+        proxy.rules.statuses = [(504, {})]
+        client.push_blob(proxy.address, "sytest/pushretry", digest_of(other), len(other), io.BytesIO(other),
+                         chunked=True)
+        proxy.rules.status_method = None
+        proxy.rules.statuses = [(503, {}), (0, {}), (503, {})]
         client.push_blob(proxy.address, "sytest/pushretry", digest_of(image.config), len(image.config),
                          io.BytesIO(image.config))
-        client.put_manifest(proxy.address, "sytest/pushretry", "v1", "application/vnd.docker.distribution.manifest.v2+json",
-                            image.manifest)
-        with client.open_blob(proxy.address, "sytest/pushretry", digest_of(layer)) as stream:
+        assert len(slept) == 6
+        client.put_manifest(proxy.address, "sytest/pushretry", "v1", MANIFEST_V2, image.manifest)
+        for blob in (layer, other):
+            with client.open_blob(proxy.address, "sytest/pushretry", digest_of(blob)) as stream:
+                assert b"".join(stream.iter_bytes()) == blob
+
+
+def test_patch_cut_mid_chunk_restarts_a_replayable_upload(tmp_path, proxy):
+    image = tiny_image("patch-cut", (10000,))
+    layer = image.layers[0]
+    # The second chunk (bytes 4000-7999) reaches the registry only up to byte 5499 and the
+    # client gets no answer. Distribution then refuses the session: a file source restarts.
+    proxy.rules.truncate_patches = [None, 1500]
+    with RegistryClient(client_config(tmp_path, upload_chunk_size=4000)) as client:
+        client.push_blob(proxy.address, "sytest/patchcut", digest_of(layer), len(layer), io.BytesIO(layer),
+                         chunked=True)
+        with client.open_blob(proxy.address, "sytest/patchcut", digest_of(layer)) as stream:
             assert b"".join(stream.iter_bytes()) == layer
-    methods = [s.method for s in proxy.requests(contains="/blobs/uploads/")]
-    assert methods.count("PATCH") >= 3 and methods.count("PUT") >= 2
+    assert len(proxy.requests("POST", "/blobs/uploads/")) == 2  # a second session
+    assert len(proxy.requests("PATCH")) == 2 + 3
+
+
+def test_patch_cut_mid_chunk_of_a_stream_is_a_clear_error(tmp_path, proxy):
+    layer = tiny_image("patch-cut-stream", (10000,)).layers[0]
+    proxy.rules.truncate_patches = [None, 1500]
+    with RegistryClient(client_config(tmp_path, upload_chunk_size=4000)) as client:
+        with pytest.raises(errdefs.Unavailable) as caught:
+            client.push_blob(proxy.address, "sytest/patchcut2", digest_of(layer), len(layer), iter([layer]),
+                             chunked=True)
+    message = str(caught.value)
+    assert "upload session lost after a failed PATCH at byte 4000" in message
+    assert digest_of(layer) in message and "sytest/patchcut2" in message
 
 
 def test_push_of_a_short_stream_is_refused_before_the_registry_sees_it(tmp_path, registry):
