@@ -16,9 +16,11 @@ from runtime.images.reference import parse_reference
 from runtime.images.store import KIND_DIGEST
 
 
-def delete_image(service, image_id: str, *, keep_snapshots_in_use: bool = False) -> list[dict]:
-    """Untag everything, delete the record, then the snapshots and blobs only it used."""
-    record = service.records.get(image_id)
+def delete_image(service, image_id: str) -> list[dict]:
+    """Untag everything, delete the record, then the snapshots and blobs only it used.
+
+    Snapshots something still builds on (a container's rootfs) stay until that is removed."""
+    service.records.get(image_id)
     config = json.loads(service.content.read(image_id))
     names = service.records.remove_image(image_id)
     out: list[dict] = []
@@ -27,7 +29,6 @@ def delete_image(service, image_id: str, *, keep_snapshots_in_use: bool = False)
     out.append({"Deleted": image_id})
     out.extend({"Deleted": c} for c in remove_unused_snapshots(service, config))
     sweep_blobs(service)
-    del record, keep_snapshots_in_use
     return out
 
 

@@ -288,7 +288,7 @@ class ImageService:
         if named is None and len({parse_reference(t).name for t in tags}) > 1 and not force:
             raise errdefs.Conflict(f"conflict: unable to delete {short} (must be forced) - "
                                    "image is referenced in multiple repositories")
-        return delete_image(self, image_id, keep_snapshots_in_use=used)
+        return delete_image(self, image_id)
 
     def _named_ref(self, text: str, refs: list[tuple[str, str]]) -> Optional[str]:
         try:
