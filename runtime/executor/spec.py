@@ -277,8 +277,9 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
         process_user = {"uid": ctx.user[0], "gid": ctx.user[1]}
         if ctx.user[2]:
             process_user["additionalGids"] = list(ctx.user[2])
-    elif user_field or group_add:
-        # Names need the image's /etc/passwd: the executor resolves them once the rootfs is mounted.
+    else:
+        # Names (and the groups of any user, root included) need the image's /etc/passwd and
+        # /etc/group: the executor resolves them once the rootfs is mounted.
         annotations[ann.USER] = user_field
         annotations[ann.GROUP_ADD] = json.dumps(group_add)
         uid, _, gid = user_field.partition(":")

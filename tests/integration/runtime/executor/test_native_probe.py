@@ -44,7 +44,7 @@ def test_user_by_name_groups_and_workdir_created(native, probe_path):
     info = probe(native, probe_path, {"User": "alice", "WorkingDir": "/srv/new/dir",
                                       "HostConfig": {"GroupAdd": ["audio", "4242"]}})
     assert (info["uid"], info["gid"]) == (1000, 1000)
-    assert sorted(info["groups"]) == sorted([50, 29, 4242])
+    assert sorted(info["groups"]) == sorted([1000, 50, 29, 4242])
     assert info["cwd"] == "/srv/new/dir"
     assert info["CapEff"] == "0000000000000000" and info["CapBnd"] == DEFAULT_CAPS
     assert "HOME=/home/alice" in info["env"]

@@ -10,14 +10,14 @@ GROUP = "root:x:0:\nalice:x:1000:\nstaff:x:50:alice,bob\naudio:x:29:alice\n"
 
 
 @pytest.mark.parametrize("user, add, expected", [
-    ("", [], (0, 0, [])),
-    ("alice", [], (1000, 1000, [50, 29])),
-    ("alice:staff", [], (1000, 50, [])),
-    ("1000", [], (1000, 1000, [50, 29])),
-    ("4242", [], (4242, 0, [])),
-    ("4242:77", [], (4242, 77, [])),
-    ("bob", ["audio", "123"], (1001, 1001, [50, 29, 123])),
-    ("root:root", ["staff"], (0, 0, [50])),
+    ("", [], (0, 0, [0])),
+    ("alice", [], (1000, 1000, [1000, 50, 29])),
+    ("alice:staff", [], (1000, 50, [50])),
+    ("1000", [], (1000, 1000, [1000, 50, 29])),
+    ("4242", [], (4242, 0, [0])),
+    ("4242:77", [], (4242, 77, [77])),
+    ("bob", ["audio", "123"], (1001, 1001, [1001, 50, 29, 123])),
+    ("root:root", ["staff"], (0, 0, [0, 50])),
 ])
 def test_resolve_user_rules(user, add, expected):
     assert resolve_user(user, add, PASSWD, GROUP) == expected
