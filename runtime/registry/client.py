@@ -117,7 +117,8 @@ class RegistryClient:
             return response
         response.close()
         request = http.build_request(method, url, headers={**(headers or {}), **retry_headers}, content=content)
-        return self._transport.send(endpoint, request, stream=stream, follow_redirects=follow_redirects)
+        return self._transport.send(endpoint, request, stream=stream, follow_redirects=follow_redirects,
+                                    attempts=None if retry else 1)
 
     def _request(self, host: str, repository: str, method: str, target: str, *, actions: tuple[str, ...],
                  push: bool = False, extra_scopes: tuple[str, ...] = (), headers: dict[str, str] | None = None,

@@ -7,6 +7,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import sys
 
 import pytest
 
@@ -19,9 +20,9 @@ def run(tmp_path):
         pytest.skip("needs the stackyard console script (pip install -e .)")
     env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker"), "HOME": str(tmp_path)}
 
-    def run(*args, stdin=""):
-        return subprocess.run(["stackyard", *args], input=stdin, capture_output=True, text=True, env=env,
-                              timeout=60)
+    def run(*args, stdin="", path=None):
+        return subprocess.run(["stackyard", *args], input=stdin, capture_output=True, text=True,
+                              env={**env, "PATH": path or env["PATH"]}, timeout=60)
 
     return run
 
@@ -55,6 +56,33 @@ def test_login_stores_checked_credentials_0600_and_logout_removes_them(tmp_path,
     assert json.loads(path.read_text()) == {"auths": {}, "psFormat": "table"}
     done = run("logout", host)
     assert (done.returncode, done.stdout) == (0, f"Not logged in to {host}\n")
+
+
+HELPER = """#!{python}
+import json, sys
+store = {store!r}
+action, raw = sys.argv[1], sys.stdin.read()
+if action == "store":
+    json.dump(json.loads(raw), open(store, "w"))
+"""
+
+
+def test_login_with_a_creds_store_keeps_the_secret_out_of_the_file(tmp_path, run, basic_registry):
+    host = basic_registry.address
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    helper = bindir / "docker-credential-sytest"
+    helper.write_text(HELPER.format(python=sys.executable, store=str(tmp_path / "store.json")))
+    helper.chmod(0o755)
+    path = config_file(tmp_path)
+    path.parent.mkdir()
+    path.write_text(json.dumps({"credsStore": "sytest"}))
+    done = run("login", host, "-u", "alice", "--password-stdin", stdin="wonderland",
+               path=f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "store.json").read_text()) == {"ServerURL": host, "Username": "alice",
+                                                                 "Secret": "wonderland"}
+    assert json.loads(path.read_text()) == {"credsStore": "sytest", "auths": {host: {}}}
 
 
 def test_login_wrong_password_exits_1_with_the_registry_message_and_writes_nothing(tmp_path, run, basic_registry):
