@@ -158,11 +158,8 @@ class NativeExecutor:
         """
         merged = dict((spec or {}).get("process") or {})
         merged.update({k: v for k, v in process.items() if v is not None})
-        annotations = {}
-        user = merged.get("user") or {}
-        if "username" in user:
-            annotations[ann.USER] = user["username"]
-            annotations[ann.GROUP_ADD] = "[]"
+        annotations = exec_user_annotations(merged, spec)
+        if ann.USER in annotations:
             merged["user"] = {"uid": 0, "gid": 0}
         annotations[ann.NONROOT_CAPS] = "true"
         sub = {"process": merged, "root": {"path": "/"}, "annotations": annotations,
@@ -246,6 +243,18 @@ class NativeExecutor:
         if handle is None or not handle.is_populated():
             return handle if handle is not None and handle.pids() else None
         return handle
+
+
+def exec_user_annotations(process: dict, spec: dict | None) -> dict:
+    """How an exec'd process's user is resolved: an explicit {"username"}, else the container's own
+    User (Docker's exec default) when the spec left it to be resolved inside the rootfs."""
+    user = process.get("user") or {}
+    a = (spec or {}).get("annotations") or {}
+    if "username" in user:
+        return {ann.USER: user["username"], ann.GROUP_ADD: "[]"}
+    if ann.USER in a and (not user or user == ((spec or {}).get("process") or {}).get("user")):
+        return {ann.USER: a[ann.USER], ann.GROUP_ADD: a.get(ann.GROUP_ADD, "[]")}
+    return {}
 
 
 def _default_cgroups_path(spec: dict) -> str:

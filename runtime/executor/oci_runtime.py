@@ -24,7 +24,7 @@ from runtime.executor import cgroups
 from runtime.executor import child as childmod
 from runtime.executor import syscalls as sc
 from runtime.executor.cgroups import DEFAULT_DEVICE_RULES
-from runtime.executor.native import Started, _mkdir_hosts, _net_dev
+from runtime.executor.native import Started, _mkdir_hosts, _net_dev, exec_user_annotations
 from runtime.executor.plan import _device, device_rules
 from runtime.executor.seccomp import compile_bpf
 from runtime.executor.user import resolve_user
@@ -178,10 +178,12 @@ class OciRuntimeExecutor:
             raise errdefs.InvalidArgument("exec with an OCI runtime needs the container id (spec or container_id)")
         merged = dict((spec or {}).get("process") or {})
         merged.update({k: v for k, v in process.items() if v is not None})
-        if "username" in (merged.get("user") or {}):
+        who = exec_user_annotations(merged, spec)
+        if who:
             root = f"/proc/{container_pid}/root"
             read = lambda p: (Path(root + p).read_text() if os.path.exists(root + p) else "")  # noqa: E731
-            uid, gid, gids = resolve_user(merged["user"]["username"], [], read("/etc/passwd"), read("/etc/group"))
+            uid, gid, gids = resolve_user(who[ann.USER], json.loads(who[ann.GROUP_ADD]), read("/etc/passwd"),
+                                          read("/etc/group"))
             merged["user"] = {"uid": uid, "gid": gid, **({"additionalGids": gids} if gids else {})}
         merged["terminal"] = False
         path = self._bundle(cid) / f"exec-{os.getpid()}-{id(process)}.json"

@@ -165,6 +165,20 @@ def test_exec_joins_namespaces_env_user_cwd_and_cgroup(native):
         native.release(started)
 
 
+def test_exec_defaults_to_the_containers_user(native):
+    started, spec, overlay = native.start({"Cmd": ["sleep", "30"], "User": "bob"})
+    out = overlay.base / "exec.out"
+    try:
+        with open(out, "wb") as f:
+            process = {**spec["process"], "args": ["id"]}  # what a healthcheck exec sends
+            pid = native.executor.exec(started.pid, started.cgroup, process, stdin=f.fileno(), stdout=f.fileno(),
+                                       stderr=f.fileno(), spec=spec)
+        os.waitpid(pid, 0)
+        assert out.read_text().startswith("uid=1001(bob) gid=1001(bob)")
+    finally:
+        native.release(started)
+
+
 def test_exec_with_a_tty(native):
     import pty
     started, spec, overlay = native.start({"Cmd": ["sleep", "30"]})
