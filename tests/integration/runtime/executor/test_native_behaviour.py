@@ -267,3 +267,28 @@ def _children() -> list[int]:
             except OSError:
                 pass
     return kids
+
+
+def test_start_with_a_tty_gets_a_controlling_terminal_and_console(native):
+    import pty
+    master, slave = pty.openpty()
+    try:
+        started, spec, overlay = native.start({"Cmd": ["sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty-ok; "
+                                                        "[ -c /dev/console ] && echo console-ok; echo $TERM"],
+                                               "Tty": True}, tty_fd=slave)
+        os.close(slave)
+        slave = -1
+        r = native.wait(started, overlay)
+        data = b""
+        try:
+            while chunk := os.read(master, 4096):
+                data += chunk
+        except OSError:
+            pass
+        native.release(started)
+        assert r.status == 0
+        assert data.split() == [b"tty-ok", b"console-ok", b"xterm"]
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
