@@ -27,6 +27,7 @@ class Rules:
     status_method: str | None = None    # ... and have this method (None: any)
     cut_blob_at: list[int] = field(default_factory=list)   # per blob GET: bytes sent before cutting
     corrupt_blobs: bool = False
+    drop_headers: set[str] = field(default_factory=set)  # reply headers (lower case) never passed on
     # per PATCH: forward only this many bytes of the chunk, then drop the client's connection
     # unanswered (the registry holds part of the chunk; the client does not know how much).
     truncate_patches: list[int | None] = field(default_factory=list)  # None: forward that one whole
@@ -128,7 +129,7 @@ class FaultProxy:
             data = reply.read() if handler.command != "HEAD" else b""
             handler.send_response(reply.status, reply.reason)
             for key, value in reply.getheaders():
-                if key.lower() in HOP_BY_HOP or key.lower() == "content-length":
+                if key.lower() in HOP_BY_HOP or key.lower() == "content-length" or key.lower() in self.rules.drop_headers:
                     continue
                 if key.lower() == "location" and value.startswith(f"http://{self.upstream}"):
                     value = value.replace(self.upstream, self.address, 1)

@@ -88,6 +88,14 @@ def test_429_is_retried_after_retry_after(tmp_path, proxy, pushed):
     assert len(proxy.requests("HEAD", "/manifests/")) == 2
 
 
+def test_resolve_falls_back_to_get_when_head_has_no_digest(tmp_path, proxy, pushed):
+    proxy.rules.drop_headers = {"docker-content-digest"}
+    with RegistryClient(client_config(tmp_path)) as client:
+        descriptor = client.resolve(proxy.address, "sytest/faults", "v1", ACCEPT)
+    assert (descriptor.digest, descriptor.size) == (pushed.manifest_digest, len(pushed.manifest))
+    assert [s.method for s in proxy.requests(contains="/manifests/v1")] == ["HEAD", "GET"]
+
+
 def test_5xx_is_retried_with_backoff_then_reported(tmp_path, proxy, pushed):
     proxy.rules.status_path = "/manifests/"
     proxy.rules.statuses = [(503, {}), (502, {})]
