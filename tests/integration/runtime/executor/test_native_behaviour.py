@@ -292,3 +292,40 @@ def test_start_with_a_tty_gets_a_controlling_terminal_and_console(native):
         os.close(master)
         if slave >= 0:
             os.close(slave)
+
+
+def test_custom_seccomp_profile_is_applied(native):
+    import json
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    r = native.run({"Cmd": ["sh", "-c", "mkdir /tmp/x; echo $?"],
+                    "HostConfig": {"SecurityOpt": [f"seccomp={json.dumps(profile)}"]}})
+    assert r.stdout.strip() != "0" and "Operation not permitted" in r.stderr
+
+
+def test_exec_of_a_missing_command_is_not_found(native):
+    started, spec, overlay = native.start({"Cmd": ["sleep", "30"]})
+    try:
+        with pytest.raises(errdefs.NotFound, match=r'exec: "nosuch": executable file not found in \$PATH'):
+            native.executor.exec(started.pid, started.cgroup, {"args": ["nosuch"]}, stdin=0, stdout=1, stderr=2,
+                                 spec=spec)
+    finally:
+        native.release(started)
+
+
+def test_bind_propagation_rslave_sees_later_host_mounts(native, tmp_path):
+    import subprocess
+    src = tmp_path / "shared"
+    src.mkdir()
+    subprocess.run(["mount", "--bind", "--make-shared", str(src), str(src)], check=True)
+    try:
+        started, spec, overlay = native.start({"Cmd": ["sh", "-c", "sleep 0.4; ls /mnt/sub"],
+                                               "HostConfig": {"Binds": [f"{src}:/mnt:rslave"]}})
+        (src / "sub").mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(src / "sub")], check=True)
+        (src / "sub" / "seen").write_text("x")
+        r = native.wait(started, overlay)
+        native.release(started)
+        assert r.stdout.split() == ["seen"]
+    finally:
+        subprocess.run(["umount", "-R", str(src)], check=False)
