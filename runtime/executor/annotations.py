@@ -15,4 +15,5 @@ DEVICES = "io.stackyard.devices"                  # JSON list of {"host","contai
 CONTAINER_ID = "io.stackyard.container-id"
 CGROUP_PARENT = "io.stackyard.cgroup-parent"
 NONROOT_CAPS = "io.stackyard.nonroot-drops-caps"  # "true": uid != 0 gets no effective/permitted caps
+PRIVILEGED = "io.stackyard.privileged"          # "true": all devices, no device cgroup rules
 CRUN_BPF = "run.oci.seccomp_bpf_data"             # crun: precompiled BPF, base64

@@ -298,6 +298,7 @@ def set_limits(st: State) -> None:
     for res, soft, hard in st.plan.rlimits:
         cap = resource.RLIM_INFINITY
         resource.setrlimit(res, (cap if soft >= 2**63 else soft, cap if hard >= 2**63 else hard))
+    os.umask(st.plan.umask)  # not the supervisor's: OCI's default 0022 unless the spec says otherwise
     if st.plan.oom_score_adj is not None:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write(str(st.plan.oom_score_adj))

@@ -113,6 +113,7 @@ class Plan:
     procs_files: list[str] = field(default_factory=list)
     cgroup_mounts: list[tuple[str, str, str]] = field(default_factory=list)  # (subdir, fstype, options)
     last_cap: int = 40
+    umask: int = 0o022
 
 
 def _device(host: str, container: str) -> Device:
@@ -129,12 +130,26 @@ def _device(host: str, container: str) -> Device:
     return Device(container, kind, os.major(st.st_rdev), os.minor(st.st_rdev), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
 
 
+def host_devices() -> list[Device]:
+    """Every device node directly in the host's /dev (what a privileged container gets, as Docker)."""
+    out = []
+    for entry in os.scandir("/dev"):
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+            out.append(Device("/dev/" + entry.name, kind, os.major(st.st_rdev), os.minor(st.st_rdev),
+                              stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+    return out
+
+
 def device_rules(spec: dict) -> list[str] | None:
     """The devices-cgroup allow list (None = allow all, for privileged containers)."""
     from runtime.executor.cgroups import DEFAULT_DEVICE_RULES
-    if "CAP_SYS_ADMIN" in (spec["process"].get("capabilities") or {}).get("bounding", []) and \
-            not spec["linux"].get("maskedPaths"):
-        return None  # privileged
+    if (spec.get("annotations") or {}).get(ann.PRIVILEGED) == "true":
+        return None
     rules = list(DEFAULT_DEVICE_RULES)
     for d in json.loads(spec.get("annotations", {}).get(ann.DEVICES, "[]")):
         dev = _device(d["host"], d["container"])
@@ -194,6 +209,8 @@ def make_plan(spec: dict, *, seccomp_bpf: bytes | None, procs_files: list[str]) 
         mounts.append(Mount(m["destination"], m.get("type") or "bind", m.get("source") or "", flags, prop, data, is_file))
     caps = proc.get("capabilities") or {}
     devices = [_device(d["host"], d["container"]) for d in json.loads(a.get(ann.DEVICES, "[]"))]
+    if a.get(ann.PRIVILEGED) == "true":
+        devices = host_devices() + devices
     layout, _ = host_layout()
     user = proc.get("user") or {}
     rlimits = []
@@ -225,4 +242,5 @@ def make_plan(spec: dict, *, seccomp_bpf: bytes | None, procs_files: list[str]) 
         nonroot_drops_caps=a.get(ann.NONROOT_CAPS) == "true", no_new_privs=bool(proc.get("noNewPrivileges")),
         rlimits=rlimits, oom_score_adj=proc.get("oomScoreAdj"), seccomp_bpf=seccomp_bpf, init=a.get(ann.INIT),
         terminal=bool(proc.get("terminal")), procs_files=procs_files,
-        cgroup_mounts=cgroup_mounts(layout.mode, sorted(layout.v1)), last_cap=last_cap)
+        cgroup_mounts=cgroup_mounts(layout.mode, sorted(layout.v1)), last_cap=last_cap,
+        umask=int(user.get("umask", 0o022)))

@@ -341,7 +341,9 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
     sysctls = _sysctls(host, host_net=host_net, host_ipc=host_ipc)
     if sysctls:
         linux["sysctl"] = sysctls
-    if not privileged:
+    if privileged:
+        annotations[ann.PRIVILEGED] = "true"
+    else:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
         if seccomp_opt != "unconfined":

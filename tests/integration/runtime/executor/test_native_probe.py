@@ -74,6 +74,10 @@ def test_privileged_has_all_caps_and_no_masks(native, probe_path):
     assert int(info["CapEff"], 16) == caps.mask(sorted(caps.CAPABILITIES)) & int(info["CapBnd"], 16)
     assert info["Seccomp"] == "0" and info["sys_readonly"] == 0
     assert info["masked"]["/proc/keys"] > 0 or info["masked"]["/proc/timer_list"] > 0
+    import stat
+    host_devices = {e.name for e in os.scandir("/dev")
+                    if stat.S_ISCHR(e.stat(follow_symlinks=False).st_mode) or stat.S_ISBLK(e.stat(follow_symlinks=False).st_mode)}
+    assert host_devices <= set(info["devices"])  # Docker gives a privileged container the host's devices
 
 
 def test_readonly_root_tmpfs_ulimits_sysctls_shm(native, probe_path):
