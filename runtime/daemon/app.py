@@ -22,12 +22,12 @@ from runtime import errdefs
 from runtime.config import DaemonConfig
 from runtime.daemon import http
 from runtime.daemon.router import MethodNotAllowed, Router
-from runtime.daemon.routes import system
+from runtime.daemon.routes import images, networks, system
 from runtime.services import Services
 
 log = logging.getLogger("stackyard.daemon")
 
-ROUTE_MODULES = [system]
+ROUTE_MODULES = [system, images, networks]
 
 
 def error_response(exc: BaseException, request: http.Request) -> http.Response:
@@ -89,6 +89,8 @@ def _prepare_socket(path: str) -> socket.socket:
 
 async def serve(config: DaemonConfig, *, ready: Optional[asyncio.Event] = None) -> None:
     services = Services(config)
+    for line in await asyncio.to_thread(services.start):
+        log.info("restored: %s", line)
     server = make_server(services)
     servers = []
     paths = config.socket_paths
@@ -125,6 +127,7 @@ async def serve(config: DaemonConfig, *, ready: Optional[asyncio.Event] = None) 
         except FileNotFoundError:
             pass
         await asyncio.gather(*(srv.wait_closed() for srv in servers), return_exceptions=True)
+        services.close()
 
 
 def run(config: DaemonConfig) -> None:

@@ -99,6 +99,7 @@ def register(router: Router, services: Any) -> None:
         tag = request.arg("tag") or ""
         if tag and "@" not in image:
             image = f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}"
+        services.image_parse_reference(image)  # a bad name is a 400, before the stream starts
         auth = registry_auth(request)
         platform = request.arg("platform") or None
         return _stream_progress(lambda emit: services.image_pull(image, platform=platform, auth=auth, progress=emit))

@@ -17,3 +17,13 @@ def stackyard_daemon():
         yield daemon
     finally:
         daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def busybox_ref(registry):
+    """`127.0.0.1:PORT/sytest/busybox:1` in the session's private registry."""
+    import shutil
+    if shutil.which("skopeo") is None:
+        pytest.skip("needs skopeo (Debian package skopeo) to push the test image")
+    from tests.integration.runtime.daemon.images import push_busybox
+    return push_busybox(registry.address)

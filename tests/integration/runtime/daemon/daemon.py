@@ -56,4 +56,12 @@ class PrivateStackyardDaemon:
                 self.process.wait()
         if getattr(self, "log", None):
             self.log.close()
+        self.purge_kernel_state()
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def purge_kernel_state(self) -> None:
+        """A stopped daemon leaves bridges, namespaces and rules for its next start (restore);
+        a test's daemon has no next start, so remove what it made."""
+        if (self.root / "network").exists():
+            from runtime.network import NetworkManager
+            NetworkManager(str(self.root / "network"), str(self.exec_root)).purge()

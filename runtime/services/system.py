@@ -1,8 +1,6 @@
-"""The runtime façade the daemon's routes call; wires the parts with plain constructors.
+"""System part of the façade: version, info, disk usage, registry login, the engine id.
 
-Called by `runtime.daemon.routes.*` only. Each part (images, containers, networks, volumes) is
-built lazily on first use so a daemon that only answers `/_ping` stays small, and so the parts'
-heavy imports (pyroute2, dnslib) happen in the daemon, never in the CLI.
+Mixed into `runtime.services.Services`; called by the system routes.
 """
 
 from __future__ import annotations
@@ -55,14 +53,9 @@ def cgroup_version() -> str:
     return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
 
 
-class Services:
-    def __init__(self, config: DaemonConfig) -> None:
-        self.config = config
-        self.events = EventBus()
-        self.started = time.time()
-        Path(config.root).mkdir(parents=True, exist_ok=True)
-        Path(config.exec_root).mkdir(parents=True, exist_ok=True)
-        self.daemon_id = self._daemon_id()
+class SystemPart:
+    config: DaemonConfig
+    events: EventBus
 
     def _daemon_id(self) -> str:
         path = Path(self.config.root) / "engine-id"

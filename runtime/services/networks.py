@@ -1,0 +1,115 @@
+"""Networks part of the façade: the network manager (runtime.network) behind Docker's bodies, with events.
+
+Mixed into `runtime.services.Services`; called by the network routes and by the containers
+part (sandboxes, endpoints, resolv.conf, published ports). State under <root>/network, named
+network namespaces under <exec-root>/netns. `network_connect` of a container needs the
+containers part (`container_endpoint_target`), which supplies its sandbox and DNS names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import cached_property
+from typing import Any
+
+from runtime import errdefs
+from runtime.config import DaemonConfig
+from runtime.events import EventBus
+
+log = logging.getLogger("stackyard.services.networks")
+
+
+def create_arguments(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /networks/create body → NetworkManager.create_network keyword arguments (pure)."""
+    for key in ("Labels", "Options"):
+        if body.get(key) is not None and not isinstance(body[key], dict):
+            raise errdefs.InvalidArgument(f"invalid network {key}: expected an object")
+    ipam = body.get("IPAM")
+    if ipam is not None and not isinstance(ipam, dict):
+        raise errdefs.InvalidArgument("invalid IPAM: expected an object")
+    if body.get("Ingress"):
+        raise errdefs.Unsupported("ingress networks belong to swarm mode, which this engine does not run")
+    if body.get("Scope") not in (None, "", "local"):
+        raise errdefs.Unsupported(f"network scope {body['Scope']!r} is not supported (only local)")
+    return dict(driver=body.get("Driver") or "bridge", ipam=ipam, internal=bool(body.get("Internal")),
+                attachable=bool(body.get("Attachable")), labels=body.get("Labels") or {},
+                enable_ipv6=bool(body.get("EnableIPv6")), options=body.get("Options") or {})
+
+
+class NetworksPart:
+    config: DaemonConfig
+    events: EventBus
+
+    @cached_property
+    def networks(self):
+        from runtime.network import NetworkManager
+        pools = list(self.config.default_address_pools) or None
+        return NetworkManager(os.path.join(self.config.root, "network"), self.config.exec_root,
+                              default_pools=pools, masquerade=self.config.ip_masq)
+
+    def network_restore(self) -> list[str]:
+        if not os.path.exists(os.path.join(self.config.root, "network")):
+            return []
+        fixed = self.networks.restore()
+        for line in fixed:
+            log.info("network restore: %s", line)
+        return fixed
+
+    def networks_close(self) -> None:
+        if "networks" in self.__dict__:
+            self.networks.close()
+
+    def _network_event(self, action: str, net: dict[str, Any], extra: dict[str, str] | None = None) -> None:
+        self.events.emit("network", action, net["Id"], {"name": net["Name"], "type": net.get("Driver", "bridge"),
+                                                        **(extra or {})})
+
+    def network_list(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        unsupported = set(filters) - {"name", "id", "label", "driver", "type", "dangling"}
+        if unsupported:
+            raise errdefs.InvalidArgument(f"invalid filter '{sorted(unsupported)[0]}'")
+        if "type" in filters and not set(filters["type"]) <= {"custom", "builtin"}:
+            raise errdefs.InvalidArgument(f"invalid filter: 'type'='{filters['type'][0]}'")
+        return self.networks.list(filters)
+
+    def network_inspect(self, ident: str) -> dict[str, Any]:
+        return self.networks.get(ident)
+
+    def network_create(self, body: dict[str, Any]) -> dict[str, Any]:
+        created = self.networks.create_network(body["Name"], **create_arguments(body))
+        self._network_event("create", created)
+        return created
+
+    def network_remove(self, ident: str) -> None:
+        net = self.networks.get(ident)
+        self.networks.remove_network(net["Id"])
+        self._network_event("destroy", net)
+
+    def network_prune(self, filters: dict[str, list[str]]) -> list[str]:
+        if filters:
+            raise errdefs.Unsupported("network prune filters are not supported yet")
+        gone = self.networks.prune()
+        self.events.emit("network", "prune", "", {"count": str(len(gone))})
+        return gone
+
+    def container_endpoint_target(self, container: str) -> tuple[str, str, list[str]]:
+        """(container id, sandbox path, DNS names) — answered by the containers part."""
+        raise errdefs.Unsupported("connecting containers needs the container runtime, which this daemon has not wired yet")
+
+    def network_connect(self, ident: str, container: str, endpoint: dict[str, Any]) -> None:
+        net = self.networks.get(ident)
+        container_id, sandbox, names = self.container_endpoint_target(container)
+        ipam = endpoint.get("IPAMConfig") or {}
+        self.networks.connect(net["Id"], container_id, sandbox=sandbox, names=names,
+                              aliases=tuple(endpoint.get("Aliases") or ()),
+                              ipv4_address=ipam.get("IPv4Address") or None,
+                              ipv6_address=ipam.get("IPv6Address") or None,
+                              mac_address=endpoint.get("MacAddress") or None,
+                              links=tuple(endpoint.get("Links") or ()))
+        self._network_event("connect", net, {"container": container_id})
+
+    def network_disconnect(self, ident: str, container: str, force: bool) -> None:
+        net = self.networks.get(ident)
+        container_id, _, _ = self.container_endpoint_target(container)
+        self.networks.disconnect(net["Id"], container_id, force=force)
+        self._network_event("disconnect", net, {"container": container_id})
