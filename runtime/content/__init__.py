@@ -198,8 +198,10 @@ class ContentStore:
         except FileNotFoundError:
             return 0
 
-    def write_blob(self, data: bytes, digest: Optional[str] = None, *, what: str = "") -> str:
+    def write_blob(self, data: bytes, digest: Optional[str] = None, *, what: str = "",
+                   locked: bool = False) -> str:
         """Store a small blob held in memory; returns its digest (checked if given).
+        `locked=True`: the caller already holds `lock(digest)`.
 
         Raises:
             errdefs.InvalidArgument: `data` does not match `digest`.
@@ -209,7 +211,7 @@ class ContentStore:
             raise errdefs.InvalidArgument(f"{what or 'blob'}: digest mismatch: expected {digest}, got {actual}")
         if self.exists(actual):
             return actual
-        with self.lock(actual):
+        with contextlib.nullcontext() if locked else self.lock(actual):
             if not self.exists(actual):
                 ing = self.ingest(actual, len(data))
                 ing.discard_partial()

@@ -65,8 +65,11 @@ class Puller:
         """A manifest/index by digest: from the content store if we have it, else the registry."""
         if self.content.exists(desc_digest):
             return self.content.read(desc_digest)
-        got, body = self.client.get_manifest(ref.domain, ref.repository, desc_digest, mf.ACCEPT)
-        self.content.write_blob(body, desc_digest, what=f"{ref} manifest {desc_digest}")
+        with self.content.lock(desc_digest):  # concurrent pulls fetch it once
+            if self.content.exists(desc_digest):
+                return self.content.read(desc_digest)
+            _, body = self.client.get_manifest(ref.domain, ref.repository, desc_digest, mf.ACCEPT)
+            self.content.write_blob(body, desc_digest, what=f"{ref} manifest {desc_digest}", locked=True)
         return body
 
     def resolve(self, ref: Reference, platform: mf.Platform) -> Resolved:
@@ -101,9 +104,13 @@ class Puller:
             return self.content.read(desc.digest)
         if desc.size > 8 << 20:
             raise errdefs.InvalidArgument(f"{ref.familiar()}: image config {desc.digest} is {desc.size} bytes")
-        with self.client.open_blob(ref.domain, ref.repository, desc.digest) as stream:
-            data = b"".join(stream.iter_bytes(1 << 16))
-        self.content.write_blob(data, desc.digest, what=f"{ref.familiar()}: image config {desc.digest}")
+        with self.content.lock(desc.digest):
+            if self.content.exists(desc.digest):
+                return self.content.read(desc.digest)
+            with self.client.open_blob(ref.domain, ref.repository, desc.digest) as stream:
+                data = b"".join(stream.iter_bytes(1 << 16))
+            self.content.write_blob(data, desc.digest, what=f"{ref.familiar()}: image config {desc.digest}",
+                                    locked=True)
         return data
 
     # -- layers --------------------------------------------------------------------------------

@@ -50,11 +50,12 @@ def mounted_view(svc: ImageService, chain_id: str, where):
         shutil.rmtree(target, ignore_errors=True)
 
 
-def push_layout_image(tmp_path, registry_address: str, repo: str, tag: str, layers, **kwargs):
+def push_layout_image(tmp_path, registry_address: str, repo: str, tag: str, layers, *,
+                      manifest_format: str = "", **kwargs):
     """Build a one-manifest OCI layout from `layers` (tar bytes) and skopeo-push it."""
     from tests.integration.runtime.images.layouts import Layout, skopeo_push
     layout = Layout(str(tmp_path / f"oci-{uuid.uuid4().hex[:8]}"))
     desc = layout.image(layers, **kwargs)
     layout.tag(desc, tag)
-    skopeo_push(layout.path, tag, registry_address, repo)
+    skopeo_push(layout.path, tag, registry_address, repo, manifest_format=manifest_format)
     return desc

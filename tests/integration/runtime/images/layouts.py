@@ -141,9 +141,13 @@ class Layout:
             json.dump({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": self.index}, f)
 
 
-def skopeo_push(layout_dir: str, tag: str, registry: str, repo: str, *, all_images: bool = False) -> None:
+def skopeo_push(layout_dir: str, tag: str, registry: str, repo: str, *, all_images: bool = False,
+                manifest_format: str = "") -> None:
+    """`manifest_format="v2s2"` makes skopeo convert to a Docker schema 2 manifest on the way."""
     args = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false"]
     if all_images:
         args.append("--all")
+    if manifest_format:
+        args += ["--format", manifest_format]
     args += [f"oci:{layout_dir}:{tag}", f"docker://{registry}/{repo}:{tag}"]
     subprocess.run(args, check=True, capture_output=True, timeout=120)

@@ -91,6 +91,49 @@ def test_second_pull_costs_only_manifest_requests(service, registry, proxy, tmp_
     assert events[-1]["status"].startswith("Status: Image is up to date for")
 
 
+@pytest.mark.parametrize("compression,manifest_format", [("zstd", ""), ("", ""), ("gzip", "v2s2")])
+def test_zstd_plain_and_docker_schema2_images(service, registry, tmp_path, compression, manifest_format):
+    from runtime.images import manifest as mf
+    repo = _repo(f"kind-{compression or 'plain'}")
+    layers = [layer_tar([Entry("one", data=b"1" * 3000)]), layer_tar([Entry("two", data=os.urandom(70_000))])]
+    push_layout_image(tmp_path, registry.address, repo, "v1", layers, compression=compression,
+                      manifest_format=manifest_format)
+    image = service.pull(f"{registry.address}/{repo}:v1")
+    stored = mf.parse(service.content.read(image.manifest_digest), None, where="x")
+    if manifest_format == "v2s2":
+        assert stored.media_type == mf.DOCKER_MANIFEST
+        assert stored.layers[0].media_type == mf.DOCKER_LAYER_GZIP
+    else:
+        assert stored.layers[0].media_type == mf.OCI_LAYER_ZSTD if compression == "zstd" else mf.OCI_LAYER
+    with mounted_view(service, image.chain_id, tmp_path) as root:
+        assert open(os.path.join(root, "one"), "rb").read() == b"1" * 3000
+        assert os.path.getsize(os.path.join(root, "two")) == 70_000
+
+
+def test_concurrent_pulls_of_the_same_image_share_one_download(service, registry, proxy, tmp_path):
+    import threading
+    repo = _repo("concurrent")
+    push_layout_image(tmp_path, registry.address, repo, "v1", [layer_tar([Entry("big", data=os.urandom(3_000_000))])])
+    ref = f"{proxy.address}/{repo}:v1"
+    results, errors = [], []
+
+    def worker():
+        try:
+            results.append(service.pull(ref).id)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(set(results)) == 1
+    layer_gets = [s for s in proxy.requests("GET", "/blobs/") if s.range is None]
+    assert len(layer_gets) == len({s.path for s in layer_gets}) == 2  # config + layer, once each
+    assert len([s for s in service.snapshots.list()]) == 1
+
+
 def test_layers_shared_between_images_are_stored_once(service, registry, tmp_path):
     shared = layer_tar([Entry("shared", data=os.urandom(10_000))])
     repo = _repo("shared")
