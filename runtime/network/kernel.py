@@ -200,7 +200,12 @@ class Links:
             found = self._ipr.link_lookup(ifname=name)
             if not found:
                 return False
-            self._ipr.link("del", index=found[0])
+            try:
+                self._ipr.link("del", index=found[0])
+            except Exception as exc:  # NetlinkError: gone meanwhile (a veth of a dropped netns)
+                if getattr(exc, "code", None) == errno.ENODEV:
+                    return False
+                raise _map(exc, f"delete interface {name}") from exc
         return True
 
     def attach(self, host_ifname: str, bridge: str) -> bool:

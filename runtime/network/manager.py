@@ -54,6 +54,9 @@ class NetworkJoin:
 
 
 class NetworkManager:
+    """One per daemon. After constructing it, call restore() once: it reconciles the kernel
+    with the persisted state and starts the DNS listeners of existing networks."""
+
     def __init__(self, state_dir: str, run_dir: str, *, default_pools=None, masquerade=True,
                  port_backend: str = "auto", dns_upstreams=None, dns_port: int = 53):
         """`dns_upstreams`: resolvers for names that are not ours — None reads the host's
@@ -85,7 +88,6 @@ class NetworkManager:
         self._all_names: frozenset[str] = frozenset()
         self._reservations: dict[tuple, object] = {}  # (proto, ip, port) -> socket
         self._proxy = None
-        self._closed = False
 
     # -- small helpers -----------------------------------------------------------------
 
@@ -318,11 +320,12 @@ class NetworkManager:
             net = self._net(network)
             net_id = net["Id"]
             sb = self._state["sandboxes"].get(container_id)
-            if sb is None:
+            adopted = sb is None
+            if adopted:
+                # a namespace made by someone else (the executor): use it, never delete it
                 if not kernel.is_netns(sandbox):
                     raise errdefs.NotFound(f"network namespace {sandbox} does not exist")
                 sb = {"path": sandbox, "owned": False, "endpoints": {}, "ports": [], "gateway_net": None}
-                self._state["sandboxes"][container_id] = sb
             elif sb["path"] != sandbox:
                 raise errdefs.InvalidArgument(
                     f"container {container_id} has its sandbox at {sb['path']}, not {sandbox}")
@@ -350,9 +353,14 @@ class NetworkManager:
             try:
                 kernel.configure_inside(sb["path"], ifname, v4=(v4, prefix4) if v4 else None, gateway4=gw4,
                                         v6=(v6, prefix6) if v6 else None, gateway6=None)
-            except BaseException:
+            except Exception as exc:  # pyroute2's NetlinkError included: map it here, once
                 kernel.delete_inside(sb["path"], ifname)
-                raise
+                if isinstance(exc, errdefs.StackyardError):
+                    raise
+                raise errdefs.Internal(
+                    f"configure {ifname} of container {container_id} on network {net['Name']}: {exc}") from exc
+            if adopted:
+                self._state["sandboxes"][container_id] = sb
             aliases = [a for a in aliases if a]
             ep = {
                 "IPAMConfig": ({"IPv4Address": ipv4_address or "", "IPv6Address": ipv6_address or ""}
