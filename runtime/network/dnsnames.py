@@ -45,8 +45,11 @@ def endpoint_names(ep: dict) -> list[str]:
 
 
 def parse_link(link: str) -> tuple[str, str]:
-    """`target[:alias]` → (target, alias)."""
+    """`target[:alias]` (Compose) or Docker's HostConfig form `/target:/container/alias`
+    → (target, alias)."""
     target, _, alias = link.partition(":")
+    target = target.lstrip("/")
+    alias = alias.rsplit("/", 1)[-1]
     return target, alias or target
 
 

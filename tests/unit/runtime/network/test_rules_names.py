@@ -65,3 +65,10 @@ def test_hairpin_masquerade_only_for_bridges_with_published_ports():
     text = rules.nft_ruleset("t", [A, B], [PORT])
     assert 'ct status dnat ip saddr 10.1.0.0/16 oifname "sybraaaa" masquerade' in text
     assert 'ct status dnat ip saddr 10.2.0.0/16' not in text
+
+
+def test_link_forms():
+    from runtime.network.dnsnames import parse_link
+    assert parse_link("db") == ("db", "db")
+    assert parse_link("db:database") == ("db", "database")
+    assert parse_link("/app-db-1:/app-web-1/database") == ("app-db-1", "database")
