@@ -242,7 +242,14 @@ class Snapshotter:
 
     def cleanup(self) -> None:
         """Remove directories without a record (left by a crash between mkdir and insert)."""
-        known = {str(r["id"]) for r in self.db.query("SELECT id FROM snapshots")}
+        # Inside a write transaction: another process creating a snapshot holds the write lock
+        # from its mkdir to its insert, so we never see its directory without its record.
+        with self.db.transaction() as db:
+            known = {str(r["id"]) for r in db.execute("SELECT id FROM snapshots")}
+            orphans = [e for e in os.listdir(self.dirs) if e not in known]
+            for entry in orphans:
+                if not entry.startswith("rm-"):
+                    os.rename(os.path.join(self.dirs, entry), os.path.join(self.dirs, f"rm-{entry}-{time.time_ns()}"))
         for entry in os.listdir(self.dirs):
-            if entry not in known:
+            if entry.startswith("rm-"):
                 shutil.rmtree(os.path.join(self.dirs, entry), ignore_errors=True)

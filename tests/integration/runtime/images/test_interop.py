@@ -59,7 +59,7 @@ def snapshot_tree(root: str) -> dict:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
             rel = os.path.relpath(path, root)
-            item = {"mode": oct(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+            item = {"mode": oct(st.st_mode), "uid": st.st_uid, "gid": st.st_gid, "mtime": st.st_mtime_ns}
             if stat.S_ISLNK(st.st_mode):
                 item["link"] = os.readlink(path)
             elif stat.S_ISREG(st.st_mode):
@@ -108,6 +108,9 @@ def test_image_we_push_is_pulled_and_unpacked_by_skopeo_and_umoci(service, regis
     digest = service.push(target, progress=events.append)
     assert digest == image.manifest_digest  # the same manifest, byte for byte
     assert any(e.get("aux", {}).get("Digest") == digest for e in events)
+    # Same registry, another repository: the layers are mounted, not uploaded again.
+    assert [e["status"] for e in events if e.get("status", "").startswith("Mounted from")] == \
+        [f"Mounted from {source}"] * 2
     inspected = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{target}"],
                                check=True, capture_output=True, text=True, timeout=60)
     assert digest in inspected.stdout
