@@ -3,25 +3,22 @@
 INIT_STEPS is the order; each step's comment says why it sits where it is. Every failure is
 reported to the parent on the CLOEXEC error pipe as {"category", "message"} and the child exits
 127; success is the pipe closing on execve. Nothing here returns to the caller's Python code.
-Everything the child needs is imported at module level: after pivot_root, imports fail.
+Every system call goes through `st.sys` (syscalls.LinuxSyscalls), so the order is testable with
+a recording fake. Everything needed is imported at module level: after pivot_root, imports fail.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
-import os
-import resource
-import shutil
+import os.path
 import signal
-import socket
-import struct
-import termios
 
 from runtime.executor import syscalls as sc
 from runtime.executor.plan import Plan
 from runtime.executor.user import home_of, resolve_user
+
+S_IFCHR, S_IFBLK = 0o020000, 0o060000
 
 
 class ChildError(Exception):
@@ -39,52 +36,42 @@ class State:
 def reset_signals(st: State) -> None:
     # Pitfall 1: Python ignores SIGPIPE/SIGXFSZ and a shell may ignore SIGINT; ignored dispositions
     # survive execve. First, so nothing later runs with the supervisor's handlers.
-    for sig in range(1, signal.NSIG):
-        if sig in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    st.sys.reset_signals()
 
 
 def setup_stdio(st: State) -> None:
-    # Before anything can fail loudly: the container's own stderr is where a shell would look.
-    os.setsid()
+    # Early: the container's own stdio is where its output belongs. setsid so a TTY can become
+    # the controlling terminal; sources are first duplicated above 10 so dup2 never clobbers one.
+    st.sys.setsid()
     if st.tty_fd is not None:
-        fcntl.ioctl(st.tty_fd, termios.TIOCSCTTY, 0)
+        st.sys.set_controlling_tty(st.tty_fd)
         src = (st.tty_fd, st.tty_fd, st.tty_fd)
     else:
         src = st.stdio
-    high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10) for fd in src]  # so dup2 never clobbers a source
+    high = [st.sys.dup_above(fd, 10) for fd in src]
     for target, fd in enumerate(high):
-        os.dup2(fd, target, inheritable=True)
+        st.sys.dup2(fd, target)
 
 
 def join_cgroup(st: State) -> None:
     # Before the cgroup namespace is unshared, so the namespace root is the container's cgroup.
     for path in st.plan.procs_files:
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+        st.sys.write_file(path, "0")
 
 
 def enter_namespaces(st: State) -> None:
     # Joined namespaces (network from the network manager, ipc of another container) first, then
-    # new ones; the PID namespace was handled by the parent around the fork.
-    # All opened before any setns: after the mount namespace changes, /proc paths mean other things.
-    fds = [(os.open(path, os.O_RDONLY | os.O_CLOEXEC), flag) for path, flag in st.plan.setns]
+    # new ones; the PID namespace was handled by the parent around the fork. All paths are opened
+    # before any setns: once the mount namespace changes, /proc paths mean other things.
+    fds = [(st.sys.open_ns(path), flag) for path, flag in st.plan.setns]
     for fd, flag in fds:
         st.sys.setns(fd, flag)
-        os.close(fd)
+        st.sys.close(fd)
     if st.plan.unshare_flags:
         st.sys.unshare(st.plan.unshare_flags)
 
 
-def _secure_join(root: str, path: str) -> str:
+def secure_join(sys: sc.LinuxSyscalls, root: str, path: str) -> str:
     """root + path with symlinks resolved inside root (an image symlink must not escape it)."""
     parts = [p for p in path.split("/") if p and p != "."]
     current = ""
@@ -95,12 +82,11 @@ def _secure_join(root: str, path: str) -> str:
             current = os.path.dirname(current)
             continue
         candidate = current + "/" + part
-        full = root + candidate
-        if os.path.islink(full):
+        if sys.islink(root + candidate):
             hops += 1
             if hops > 40:
-                raise OSError(errno.ELOOP, "too many symlinks", path)
-            target = os.readlink(full)
+                raise OSError(errno.ELOOP, "too many levels of symbolic links", path)
+            target = sys.readlink(root + candidate)
             if target.startswith("/"):
                 current = ""
             parts = [p for p in target.split("/") if p and p != "."] + parts
@@ -111,7 +97,8 @@ def _secure_join(root: str, path: str) -> str:
 
 def mount_rootfs(st: State) -> None:
     # The overlay is mounted inside the container's mount namespace: it vanishes with the
-    # container, and the host never sees it. rslave root first so host mounts don't see ours.
+    # container, and the host never sees it. rslave root first so the host never sees our
+    # mounts while host mounts still propagate in (runc's default).
     p, s = st.plan, st.sys
     s.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
     if p.rootfs_mounts:
@@ -121,44 +108,30 @@ def mount_rootfs(st: State) -> None:
         s.mount(p.root, p.root, None, sc.MS_BIND | sc.MS_REC)
 
 
-def _copy_tree(src: str, dst: str) -> None:
-    for entry in os.scandir(src):
-        s, d = entry.path, os.path.join(dst, entry.name)
-        st = entry.stat(follow_symlinks=False)
-        if entry.is_symlink():
-            os.symlink(os.readlink(s), d)
-        elif entry.is_dir(follow_symlinks=False):
-            os.mkdir(d, st.st_mode & 0o7777)
-            _copy_tree(s, d)
-        else:
-            shutil.copy2(s, d, follow_symlinks=False)
-        os.lchown(d, st.st_uid, st.st_gid)
-        if not entry.is_symlink():
-            os.chmod(d, st.st_mode & 0o7777)
-
-
 def populate_volumes(st: State) -> None:
-    # Docker's copy-up: a volume first mounted over a non-empty image path gets its content
-    # (and the directory's owner and mode). Only when the volume is still empty.
+    # Docker's copy-up, after the rootfs is there and before the volume hides the image path: a
+    # volume first mounted over a non-empty image path gets its content (and the directory's
+    # owner and mode). Only while the volume is still empty.
+    s = st.sys
     for c in st.plan.copyup:
-        src = _secure_join(st.plan.root, c["destination"])
+        src = secure_join(s, st.plan.root, c["destination"])
         vol = c["source"]
-        if not os.path.isdir(src) or not os.path.isdir(vol) or os.listdir(vol):
+        if not s.isdir(src) or not s.isdir(vol) or s.listdir(vol):
             continue
-        _copy_tree(src, vol)
-        info = os.stat(src)
-        os.chown(vol, info.st_uid, info.st_gid)
-        os.chmod(vol, info.st_mode & 0o7777)
+        s.copy_tree(src, vol)
+        uid, gid, mode = s.owner_and_mode(src)
+        s.chown(vol, uid, gid)
+        s.chmod(vol, mode)
 
 
-def _make_mountpoint(target: str, is_file: bool) -> None:
-    if os.path.lexists(target):
+def _make_mountpoint(s: sc.LinuxSyscalls, target: str, is_file: bool) -> None:
+    if s.lexists(target):
         return
-    os.makedirs(os.path.dirname(target), exist_ok=True)
+    s.makedirs(os.path.dirname(target))
     if is_file:
-        os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+        s.create_file(target)
     else:
-        os.mkdir(target, 0o755)
+        s.mkdir(target)
 
 
 def _mount_cgroupfs(st: State, target: str, flags: int) -> None:
@@ -166,10 +139,12 @@ def _mount_cgroupfs(st: State, target: str, flags: int) -> None:
     if p.cgroup_mounts == [("", "cgroup2", "")]:
         s.mount("cgroup2", target, "cgroup2", flags)
         return
+    # v1/hybrid: a tmpfs with one cgroup mount per hierarchy; the cgroup namespace makes each
+    # show the container's own cgroup as its root. The tmpfs turns read-only last.
     s.mount("tmpfs", target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
     for sub, fstype, opts in p.cgroup_mounts:
         d = os.path.join(target, sub)
-        os.makedirs(d, exist_ok=True)
+        s.makedirs(d)
         s.mount("cgroup", d, fstype, flags, opts or None)
     if flags & sc.MS_RDONLY:
         s.mount(None, target, None, sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
@@ -179,8 +154,8 @@ def do_mounts(st: State) -> None:
     # In spec order (parents before children); bind + flags need a second, remount call.
     p, s = st.plan, st.sys
     for m in p.mounts:
-        target = _secure_join(p.root, m.destination)
-        _make_mountpoint(target, m.is_file)
+        target = secure_join(s, p.root, m.destination)
+        _make_mountpoint(s, target, m.is_file)
         if m.type == "bind":
             s.mount(m.source, target, None, m.flags & (sc.MS_BIND | sc.MS_REC))
             extra = m.flags & ~(sc.MS_BIND | sc.MS_REC)
@@ -204,75 +179,69 @@ def do_mounts(st: State) -> None:
 
 
 _STD_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0))
+_DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+              ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx"))
 
 
 def make_devices(st: State) -> None:
-    # After /dev (a tmpfs) is mounted and before pivot_root, while the host's /dev/pts is reachable.
-    dev = _secure_join(st.plan.root, "/dev")
-    if not os.path.ismount(dev):
-        return
-    old = os.umask(0)
-    try:
-        for name, major, minor in _STD_DEVICES:
-            path = os.path.join(dev, name)
-            if not os.path.exists(path):
-                os.mknod(path, 0o666 | 0o020000, os.makedev(major, minor))
-        for d in st.plan.devices:
-            path = _secure_join(st.plan.root, d.path)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            if os.path.lexists(path):
-                os.unlink(path)
-            os.mknod(path, d.mode | (0o020000 if d.kind == "c" else 0o060000), os.makedev(d.major, d.minor))
-            os.chown(path, d.uid, d.gid)
-    finally:
-        os.umask(old)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
-                         ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx")):
+    # After /dev (a tmpfs) is mounted and before pivot_root, while the TTY's host path is reachable.
+    s = st.sys
+    dev = secure_join(s, st.plan.root, "/dev")
+    if not s.ismount(dev):
+        return  # the spec has no /dev tmpfs: the image's /dev stays as it is
+    s.umask(0)
+    for name, major, minor in _STD_DEVICES:
         path = os.path.join(dev, name)
-        if not os.path.lexists(path):
-            os.symlink(target, path)
+        if not s.lexists(path):
+            s.mknod(path, 0o666 | S_IFCHR, major, minor)
+    for d in st.plan.devices:
+        path = secure_join(s, st.plan.root, d.path)
+        s.makedirs(os.path.dirname(path))
+        if s.lexists(path):
+            s.unlink(path)
+        s.mknod(path, d.mode | (S_IFCHR if d.kind == "c" else S_IFBLK), d.major, d.minor)
+        s.chown(path, d.uid, d.gid)
+    for name, target in _DEV_LINKS:
+        path = os.path.join(dev, name)
+        if not s.lexists(path):
+            s.symlink(target, path)
     if st.tty_path:
         console = os.path.join(dev, "console")
-        _make_mountpoint(console, True)
-        st.sys.mount(st.tty_path, console, None, sc.MS_BIND)
+        _make_mountpoint(s, console, True)
+        s.mount(st.tty_path, console, None, sc.MS_BIND)
 
 
 def pivot(st: State) -> None:
-    # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no host path.
-    os.chdir(st.plan.root)
+    # After every mount under the new root; pivot_root(".", ".") stacks the old root under the
+    # new one, and detaching it leaves no host path reachable.
+    st.sys.chdir(st.plan.root)
     st.sys.pivot_root(".", ".")
     st.sys.umount2(".", sc.MNT_DETACH)
-    os.chdir("/")
+    st.sys.chdir("/")
 
 
 def write_sysctls(st: State) -> None:
-    # Before /proc/sys becomes read-only.
+    # After /proc is the container's, before /proc/sys becomes read-only.
     for key, value in st.plan.sysctl.items():
-        with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
-            f.write(value)
+        st.sys.write_file("/proc/sys/" + key.replace(".", "/"), value)
 
 
 def mask_paths(st: State) -> None:
-    # Docker's masked paths: directories get an empty read-only tmpfs, files /dev/null.
+    # After pivot_root (paths are the container's): Docker's masked paths get an empty
+    # read-only tmpfs (directories) or /dev/null (files); read-only paths a read-only bind.
+    s = st.sys
     for path in st.plan.masked:
-        try:
-            if os.path.isdir(path):
-                st.sys.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
-            else:
-                st.sys.mount("/dev/null", path, None, sc.MS_BIND)
-        except FileNotFoundError:
+        if not s.exists(path):
             continue
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
+        if s.isdir(path):
+            s.mount("tmpfs", path, "tmpfs", sc.MS_RDONLY)
+        else:
+            s.mount("/dev/null", path, None, sc.MS_BIND)
     for path in st.plan.readonly:
-        try:
-            st.sys.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                continue
-            raise
-        st.sys.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+        if not s.exists(path):
+            continue
+        s.mount(path, path, None, sc.MS_BIND | sc.MS_REC)
+        s.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
 
 
 def readonly_root(st: State) -> None:
@@ -288,37 +257,25 @@ def set_identity(st: State) -> None:
     if p.domainname:
         st.sys.setdomainname(p.domainname)
     if p.new_netns:
-        # Loopback up (SIOCSIFFLAGS, IFF_UP|IFF_RUNNING|IFF_LOOPBACK): a fresh netns has it down.
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            ifr = struct.pack("16sH22x", b"lo", 0x1 | 0x8 | 0x40)
-            fcntl.ioctl(s.fileno(), 0x8914, ifr)
+        st.sys.lo_up()
 
 
 def set_limits(st: State) -> None:
+    # While still root: raising a hard limit needs CAP_SYS_RESOURCE.
     for res, soft, hard in st.plan.rlimits:
-        cap = resource.RLIM_INFINITY
-        resource.setrlimit(res, (cap if soft >= 2**63 else soft, cap if hard >= 2**63 else hard))
-    os.umask(st.plan.umask)  # not the supervisor's: OCI's default 0022 unless the spec says otherwise
+        st.sys.setrlimit(res, soft, hard)
+    st.sys.umask(st.plan.umask)  # not the supervisor's: OCI's default 0022 unless the spec says otherwise
     if st.plan.oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(st.plan.oom_score_adj))
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
+        st.sys.write_file("/proc/self/oom_score_adj", str(st.plan.oom_score_adj))
 
 
 def resolve_identity(st: State) -> None:
     # After pivot_root: names resolve against the image's own /etc/passwd and /etc/group.
-    p = st.plan
-    passwd = _read_text("/etc/passwd")
+    p, s = st.plan, st.sys
+    passwd = s.read_text("/etc/passwd")
     if p.user_field is not None:
         try:
-            p.uid, p.gid, p.gids = resolve_user(p.user_field, p.group_add, passwd, _read_text("/etc/group"))
+            p.uid, p.gid, p.gids = resolve_user(p.user_field, p.group_add, passwd, s.read_text("/etc/group"))
         except Exception as exc:  # errdefs.InvalidArgument: keep the category across the pipe
             raise ChildError("InvalidArgument", str(exc)) from None
         if p.uid != 0 and p.nonroot_drops_caps:
@@ -326,8 +283,8 @@ def resolve_identity(st: State) -> None:
     if not any(e.startswith("HOME=") for e in p.env):
         p.env.append("HOME=" + home_of(p.uid, passwd))
     # Docker creates a missing working directory (as root, before switching user).
-    if not os.path.isdir(p.cwd):
-        os.makedirs(p.cwd, 0o755, exist_ok=True)
+    if not s.isdir(p.cwd):
+        s.makedirs(p.cwd)
 
 
 def seccomp_early(st: State) -> None:
@@ -337,24 +294,25 @@ def seccomp_early(st: State) -> None:
 
 
 def drop_privileges(st: State) -> None:
-    # Bounding set first (needs CAP_SETPCAP), then ids with KEEPCAPS so permitted survives setuid,
-    # then capset to the final sets.
+    # Bounding set first (needs CAP_SETPCAP), then ids with KEEPCAPS so permitted survives
+    # setuid, then capset to the final sets, then chdir as the user (Docker checks access so).
     p, s = st.plan, st.sys
     for cap in range(p.last_cap + 1):
         if not p.bounding & (1 << cap):
             s.prctl(sc.PR_CAPBSET_DROP, cap)
     s.prctl(sc.PR_SET_KEEPCAPS, 1)
-    os.setgroups(p.gids)
-    os.setgid(p.gid)
-    os.setuid(p.uid)
+    s.setgroups(p.gids)
+    s.setgid(p.gid)
+    s.setuid(p.uid)
     s.prctl(sc.PR_SET_KEEPCAPS, 0)
     s.capset(p.effective, p.permitted, p.inheritable)
     for cap in p.ambient:
         s.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
     try:
-        os.chdir(p.cwd)
+        s.chdir(p.cwd)
     except OSError as exc:
-        raise ChildError("PermissionDenied", f'chdir to cwd ("{p.cwd}") set in config.json failed: {exc.strerror.lower()}') from None
+        raise ChildError("PermissionDenied", f'chdir to cwd ("{p.cwd}") set in config.json failed: '
+                                             f'{(exc.strerror or str(exc)).lower()}') from None
 
 
 def seccomp_late(st: State) -> None:
@@ -366,63 +324,54 @@ def seccomp_late(st: State) -> None:
 
 
 def close_fds(st: State) -> None:
-    # Pitfall 2: nothing of the supervisor's (other containers' pipes, sockets) leaks in.
+    # Pitfall 2, last: nothing of the supervisor's (other containers' pipes, sockets) leaks in.
     st.sys.close_range_cloexec(3)
 
-
-# Shared with the OCI backend, which populates volumes host-side before handing off.
-secure_join = _secure_join
-copy_tree = _copy_tree
 
 INIT_STEPS = [reset_signals, setup_stdio, join_cgroup, enter_namespaces, mount_rootfs, populate_volumes,
               do_mounts, make_devices, pivot, write_sysctls, mask_paths, readonly_root, set_identity,
               set_limits, resolve_identity, seccomp_early, drop_privileges, seccomp_late, close_fds]
 
+# exec: the namespaces exist already; no mounts, no hostname.
 EXEC_STEPS = [reset_signals, setup_stdio, join_cgroup, enter_namespaces, set_limits, resolve_identity,
               seccomp_early, drop_privileges, seccomp_late, close_fds]
 
 
-def lookup(arg0: str, env: list[str]) -> str:
+def lookup(sys: sc.LinuxSyscalls, arg0: str, env: list[str]) -> str:
     """The path execve gets, with runc/Docker's error texts."""
     if "/" in arg0:
-        if not os.path.exists(arg0):
+        if not sys.exists(arg0):
             raise ChildError("NotFound", f'exec: "{arg0}": stat {arg0}: no such file or directory')
         return arg0
     path = next((e[5:] for e in env if e.startswith("PATH=")), "")
     for d in path.split(":"):
         candidate = os.path.join(d or ".", arg0)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        if sys.is_executable_file(candidate):
             return candidate
     raise ChildError("NotFound", f'exec: "{arg0}": executable file not found in $PATH')
 
 
 def builtin_init(st: State, err_w: int) -> None:
     """Our minimal init (init: true without tini): fork the command, forward signals, reap, exit like it."""
-    child = os.fork()
+    s = st.sys
+    child = s.fork()
     if child == 0:
         return
-    os.close(err_w)
-    forwarded = [s for s in range(1, 32) if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
-    signal.pthread_sigmask(signal.SIG_BLOCK, forwarded + [signal.SIGCHLD])
-    status = 0
+    s.close(err_w)
+    forwarded = [x for x in range(1, 32) if x not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+    s.block_signals(forwarded + [signal.SIGCHLD])
     while True:
-        sig = signal.sigwait(forwarded + [signal.SIGCHLD])
+        sig = s.sigwait(forwarded + [signal.SIGCHLD])
         if sig != signal.SIGCHLD:
             try:
-                os.kill(child, sig)
+                s.kill(child, sig)
             except ProcessLookupError:
                 pass
             continue
-        while True:
-            try:
-                pid, wstatus = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                pid = 0
-            if pid == 0:
-                break
+        while (reaped := s.reap_one()) is not None:
+            pid, code = reaped
             if pid == child:
-                status = os.waitstatus_to_exitcode(wstatus)
-                os._exit(status if status >= 0 else 128 - status)
+                s.exit(code if code >= 0 else 128 - code)
 
 
 def run(st: State, steps: list, err_w: int) -> None:
@@ -434,13 +383,13 @@ def run(st: State, steps: list, err_w: int) -> None:
             step(st)
         if st.plan.init == "builtin":
             builtin_init(st, err_w)
-        exe = lookup(st.plan.args[0], st.plan.env)
+        exe = lookup(st.sys, st.plan.args[0], st.plan.env)
         step_name = "exec"
         try:
-            os.execve(exe, st.plan.args, dict(e.split("=", 1) for e in st.plan.env))
+            st.sys.execve(exe, st.plan.args, st.plan.env)
         except OSError as exc:
             raise ChildError("PermissionDenied" if exc.errno == errno.EACCES else "InvalidArgument",
-                             f'exec: "{st.plan.args[0]}": {exc.strerror.lower()}') from None
+                             f'exec: "{st.plan.args[0]}": {(exc.strerror or str(exc)).lower()}') from None
     except ChildError as exc:
         payload = {"category": exc.category, "message": str(exc)}
     except OSError as exc:
@@ -448,6 +397,6 @@ def run(st: State, steps: list, err_w: int) -> None:
     except BaseException as exc:  # noqa: BLE001 - anything at all must reach the parent, then _exit
         payload = {"category": "Internal", "message": f"container init: {step_name}: {exc!r}"}
     try:
-        os.write(err_w, json.dumps(payload).encode())
+        st.sys.write(err_w, json.dumps(payload).encode())
     finally:
-        os._exit(127)
+        st.sys.exit(127)

@@ -51,7 +51,7 @@ def bundle_spec(spec: dict, *, rootfs: str, binary: str, bpf: bytes | None) -> d
     if a.get(ann.INIT) == "builtin":
         raise errdefs.Unsupported("init: true needs tini (init_path) with an OCI runtime backend")
     if ann.USER in a:
-        read = lambda p: (Path(childmod.secure_join(rootfs, p)).read_text() if os.path.exists(childmod.secure_join(rootfs, p)) else "")  # noqa: E731
+        read = lambda p: sc.linux().read_text(childmod.secure_join(sc.linux(), rootfs, p))  # noqa: E731
         uid, gid, gids = resolve_user(a[ann.USER], json.loads(a.get(ann.GROUP_ADD, "[]")), read("/etc/passwd"), read("/etc/group"))
         proc["user"] = {"uid": uid, "gid": gid, **({"additionalGids": gids} if gids else {})}
         if uid != 0 and a.get(ann.NONROOT_CAPS) == "true":
@@ -147,9 +147,9 @@ class OciRuntimeExecutor:
                 mounted = True
             _mkdir_hosts(spec)
             for c in json.loads(a.get(ann.VOLUME_COPYUP, "[]")):
-                src = childmod.secure_join(str(rootfs), c["destination"])
+                src = childmod.secure_join(sc.linux(), str(rootfs), c["destination"])
                 if os.path.isdir(src) and os.path.isdir(c["source"]) and not os.listdir(c["source"]):
-                    childmod.copy_tree(src, c["source"])
+                    sc.linux().copy_tree(src, c["source"])
             bpf = compile_bpf((spec.get("linux") or {}).get("seccomp"))
             config = bundle_spec(spec, rootfs=str(rootfs), binary=self.name, bpf=bpf)
             (bundle / "config.json").write_text(json.dumps(config))

@@ -3,13 +3,22 @@
 Called by the container child steps (child.py), the exec path and the cgroup/namespace helpers.
 Each method raises OSError with errno set, like the os module; callers map it with errdefs at
 their boundary. x86_64 syscall numbers where glibc has no wrapper in the Python we ship with.
+The child steps (child.py) touch the system only through this class, so a recording fake
+(tests/unit/runtime/executor/recording.py) can check their order without root.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import os
+import resource
+import shutil
+import signal
+import socket
+import struct
+import termios
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -131,6 +140,173 @@ class LinuxSyscalls:
 
     def pidfd_open(self, pid: int) -> int:
         return self._check(self._libc.syscall(_SYS_PIDFD_OPEN, ctypes.c_int(pid), ctypes.c_uint(0)), "pidfd_open")
+
+
+    # -- process, fds, signals (child.py) --------------------------------------------------
+    def reset_signals(self) -> None:
+        """Every disposition back to SIG_DFL and an empty mask (pitfall 1)."""
+        for sig in range(1, signal.NSIG):
+            if sig in (signal.SIGKILL, signal.SIGSTOP):
+                continue
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+    def setsid(self) -> None:
+        os.setsid()
+
+    def set_controlling_tty(self, fd: int) -> None:
+        fcntl.ioctl(fd, termios.TIOCSCTTY, 0)
+
+    def dup_above(self, fd: int, lowest: int) -> int:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
+
+    def dup2(self, fd: int, target: int) -> None:
+        os.dup2(fd, target, inheritable=True)
+
+    def open_ns(self, path: str) -> int:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def write(self, fd: int, data: bytes) -> None:
+        os.write(fd, data)
+
+    def write_file(self, path: str, data: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+
+    def read_text(self, path: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def lo_up(self) -> None:
+        """Loopback up (SIOCSIFFLAGS, IFF_UP|IFF_RUNNING|IFF_LOOPBACK): a new netns has it down."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sH22x", b"lo", 0x1 | 0x8 | 0x40))
+
+    def setrlimit(self, res: int, soft: int, hard: int) -> None:
+        inf = resource.RLIM_INFINITY
+        resource.setrlimit(res, (inf if soft >= 2**63 else soft, inf if hard >= 2**63 else hard))
+
+    def umask(self, mask: int) -> None:
+        os.umask(mask)
+
+    def setgroups(self, gids: list[int]) -> None:
+        os.setgroups(gids)
+
+    def setgid(self, gid: int) -> None:
+        os.setgid(gid)
+
+    def setuid(self, uid: int) -> None:
+        os.setuid(uid)
+
+    def chdir(self, path: str) -> None:
+        os.chdir(path)
+
+    def execve(self, path: str, args: list[str], env: list[str]) -> None:
+        os.execve(path, args, dict(e.split("=", 1) for e in env))
+
+    def fork(self) -> int:
+        return os.fork()
+
+    def exit(self, code: int) -> None:
+        os._exit(code)
+
+    def block_signals(self, sigs: list[int]) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+
+    def sigwait(self, sigs: list[int]) -> int:
+        return signal.sigwait(sigs)
+
+    def kill(self, pid: int, sig: int) -> None:
+        os.kill(pid, sig)
+
+    def reap_one(self) -> tuple[int, int] | None:
+        """(pid, exit code as waitstatus_to_exitcode) of one exited child, None if none is ready."""
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        return (pid, os.waitstatus_to_exitcode(status)) if pid else None
+
+    # -- files (child.py, inside the new mount namespace) ------------------------------------
+    def lexists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def islink(self, path: str) -> bool:
+        return os.path.islink(path)
+
+    def ismount(self, path: str) -> bool:
+        return os.path.ismount(path)
+
+    def is_executable_file(self, path: str) -> bool:
+        return os.path.isfile(path) and os.access(path, os.X_OK)
+
+    def readlink(self, path: str) -> str:
+        return os.readlink(path)
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(path)
+
+    def makedirs(self, path: str, mode: int = 0o755) -> None:
+        os.makedirs(path, mode, exist_ok=True)
+
+    def mkdir(self, path: str, mode: int = 0o755) -> None:
+        os.mkdir(path, mode)
+
+    def create_file(self, path: str, mode: int = 0o644) -> None:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, mode))
+
+    def mknod(self, path: str, mode: int, major: int, minor: int) -> None:
+        os.mknod(path, mode, os.makedev(major, minor))
+
+    def chown(self, path: str, uid: int, gid: int) -> None:
+        os.chown(path, uid, gid)
+
+    def chmod(self, path: str, mode: int) -> None:
+        os.chmod(path, mode)
+
+    def symlink(self, target: str, path: str) -> None:
+        os.symlink(target, path)
+
+    def unlink(self, path: str) -> None:
+        os.unlink(path)
+
+    def owner_and_mode(self, path: str) -> tuple[int, int, int]:
+        st = os.stat(path)
+        return st.st_uid, st.st_gid, st.st_mode & 0o7777
+
+    def copy_tree(self, src: str, dst: str) -> None:
+        """Copy src's content into dst keeping owners, modes and symlinks (volume copy-up)."""
+        for entry in os.scandir(src):
+            s, d = entry.path, os.path.join(dst, entry.name)
+            st = entry.stat(follow_symlinks=False)
+            if entry.is_symlink():
+                os.symlink(os.readlink(s), d)
+            elif entry.is_dir(follow_symlinks=False):
+                os.mkdir(d, st.st_mode & 0o7777)
+                self.copy_tree(s, d)
+            else:
+                shutil.copy2(s, d, follow_symlinks=False)
+            os.lchown(d, st.st_uid, st.st_gid)
+            if not entry.is_symlink():
+                os.chmod(d, st.st_mode & 0o7777)
 
 
 _INSTANCE: list[LinuxSyscalls] = []
