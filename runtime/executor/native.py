@@ -81,7 +81,12 @@ class NativeExecutor:
     # -- forking -------------------------------------------------------------------------------
     def _fork(self, plan: Plan, steps: list, *, pid_new: bool, pid_path: str | None, stdio, tty_fd,
               dumpable_off: bool = False) -> int:
-        tty_path = os.ttyname(tty_fd) if tty_fd is not None and plan.terminal else None
+        tty_path = None
+        if tty_fd is not None and plan.terminal and steps is childmod.INIT_STEPS:
+            try:
+                tty_path = os.ttyname(tty_fd)  # what /dev/console binds to (a host pty path)
+            except OSError:
+                tty_path = None  # a pty we cannot name from here: no /dev/console
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         state = childmod.State(plan, self._sys, stdio, tty_fd, tty_path)
         joined = False
@@ -186,6 +191,25 @@ class NativeExecutor:
         plan.new_netns = False
         return self._fork(plan, childmod.EXEC_STEPS, pid_new=False, pid_path=pid_path if pid_join else None,
                           stdio=(stdin, stdout, stderr), tty_fd=tty_fd, dumpable_off=True)
+
+    def open_pty(self, container_pid: int) -> tuple[int, int]:
+        """(master, slave) of a new pty in the container's own devpts instance, for `exec -t`:
+        inside, `tty` names /dev/pts/N. Both fds are CLOEXEC; the caller closes them."""
+        import fcntl
+        import struct
+        root = f"/proc/{container_pid}/root/dev/pts"
+        try:
+            master = os.open(f"{root}/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise errdefs.from_oserror(exc, f"pty of container process {container_pid}") from exc
+        try:
+            fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+            number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]
+            slave = os.open(f"{root}/{number}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as exc:
+            os.close(master)
+            raise errdefs.from_oserror(exc, f"pty of container process {container_pid}") from exc
+        return master, slave
 
     # -- control -------------------------------------------------------------------------------
     def kill(self, cgroup: cgroups.CgroupHandle, sig: int, *, all_processes: bool = False,

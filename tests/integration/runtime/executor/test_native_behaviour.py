@@ -202,6 +202,27 @@ def test_exec_with_a_tty(native):
         native.release(started)
 
 
+def test_exec_with_a_pty_from_the_containers_devpts(native):
+    started, spec, overlay = native.start({"Cmd": ["sleep", "30"]})
+    try:
+        master, slave = native.executor.open_pty(started.pid)
+        process = {"args": ["tty"], "env": spec["process"]["env"], "cwd": "/", "terminal": True}
+        pid = native.executor.exec(started.pid, started.cgroup, process, stdin=slave, stdout=slave, stderr=slave,
+                                   tty_fd=slave, spec=spec)
+        os.close(slave)
+        _, status = os.waitpid(pid, 0)
+        data = b""
+        try:
+            while chunk := os.read(master, 4096):
+                data += chunk
+        except OSError:
+            pass
+        os.close(master)
+        assert os.waitstatus_to_exitcode(status) == 0 and data.strip() == b"/dev/pts/0"
+    finally:
+        native.release(started)
+
+
 def test_exec_into_a_gone_container_is_a_conflict(native):
     started, spec, overlay = native.start({"Cmd": ["true"]})
     native.wait(started, overlay)
