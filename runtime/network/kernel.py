@@ -222,23 +222,26 @@ class Links:
                  mac: str, mtu: int | None, alias: str) -> None:
         """A veth whose peer is created directly inside the namespace as `ifname`; the host
         end is tagged with the manager's alias like its bridges."""
+        try:
+            br = socket.if_nametoindex(bridge)  # an ioctl: link_lookup would dump every link
+        except OSError:
+            raise errdefs.NotFound(f"bridge {bridge} does not exist (run restore?)") from None
         fd = os.open(netns_path, os.O_RDONLY)
         try:
+            peer = {"ifname": ifname, "net_ns_fd": fd, "address": mac}
+            kw = {}
+            if mtu:
+                peer["mtu"] = mtu
+                kw["mtu"] = mtu
             with self._lock:
-                br = self._ipr.link_lookup(ifname=bridge)
-                if not br:
-                    raise errdefs.NotFound(f"bridge {bridge} does not exist (run restore?)")
-                peer = {"ifname": ifname, "net_ns_fd": fd, "address": mac}
-                kw = {}
-                if mtu:
-                    peer["mtu"] = mtu
-                    kw["mtu"] = mtu
                 try:
-                    self._ipr.link("add", ifname=host_ifname, kind="veth", peer=peer, **kw)
+                    # one message: the pair, the peer inside the namespace, master and up
+                    self._ipr.link("add", ifname=host_ifname, kind="veth", peer=peer, master=br,
+                                   state="up", **kw)
+                    # the kernel ignores IFLA_IFALIAS on creation: tag in a second message
+                    self._ipr.link("set", index=socket.if_nametoindex(host_ifname), ifalias=alias)
                 except Exception as exc:
                     raise _map(exc, f"create veth {host_ifname}") from exc
-                idx = self._ipr.link_lookup(ifname=host_ifname)[0]
-                self._ipr.link("set", index=idx, master=br[0], state="up", ifalias=alias)
         finally:
             os.close(fd)
 
@@ -252,7 +255,7 @@ def configure_inside(netns_path: str, ifname: str, *, v4: tuple[str, int] | None
         if v6 and os.path.exists(f"/proc/sys/net/ipv6/conf/{ifname}/accept_dad"):
             write_sysctl(f"/proc/sys/net/ipv6/conf/{ifname}/accept_dad", "0")
         with IPRoute() as ipr:
-            idx = ipr.link_lookup(ifname=ifname)[0]
+            idx = socket.if_nametoindex(ifname)
             if v4:
                 ipr.addr("add", index=idx, address=v4[0], prefixlen=v4[1])
             if v6:
