@@ -87,6 +87,8 @@ class Ingest:
     def write(self, data: bytes | memoryview) -> None:
         if not self._replayed:
             raise errdefs.Internal(f"ingest {self.digest}: write before replay of {self.offset} bytes")
+        if self._fd < 0:
+            raise errdefs.Internal(f"ingest {self.digest}: write after commit or abort")
         self._hash.update(data)
         view = memoryview(data)
         while view:

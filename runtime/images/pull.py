@@ -34,6 +34,7 @@ from runtime.snapshots import Snapshotter
 
 MAX_PARALLEL = 3
 PROGRESS_INTERVAL = 0.1
+COALESCE = 1 << 20
 
 
 @dataclass
@@ -198,16 +199,36 @@ class Puller:
             yield from ingest.replay()
             if ingest.offset >= layer.size:
                 return
-            with self.client.open_blob(ref.domain, ref.repository, layer.digest, ingest.offset) as stream:
-                for data in stream.iter_bytes(1 << 20):
-                    if self.cancel.is_set():
-                        raise errdefs.Unavailable("pull cancelled")
-                    ingest.write(data)
+            # Socket reads (~64 KiB) are regrouped into ~1 MiB blocks: fewer hand-offs to the
+            # unpack thread. What arrived is written to the ingest even when the stream breaks,
+            # so a resumed pull asks only for the rest.
+            parts: list[bytes] = []
+            held = 0
+            try:
+                with self.client.open_blob(ref.domain, ref.repository, layer.digest, ingest.offset) as stream:
+                    for data in stream.iter_bytes(1 << 20):
+                        if self.cancel.is_set():
+                            raise errdefs.Unavailable("pull cancelled")
+                        parts.append(data)
+                        held += len(data)
+                        if ingest.received + held > layer.size:
+                            raise errdefs.InvalidArgument(f"{what}: registry sent more than the "
+                                                          f"{layer.size} bytes the manifest says")
+                        if held >= COALESCE:
+                            block = b"".join(parts)
+                            parts, held = [], 0
+                            ingest.write(block)
+                            note(ingest.received)
+                            yield block
+                if parts:
+                    block = b"".join(parts)
+                    parts, held = [], 0
+                    ingest.write(block)
                     note(ingest.received)
-                    if ingest.received > layer.size:
-                        raise errdefs.InvalidArgument(f"{what}: registry sent more than the "
-                                                      f"{layer.size} bytes the manifest says")
-                    yield data
+                    yield block
+            finally:
+                if parts and ingest.received + held <= layer.size:
+                    ingest.write(b"".join(parts))
 
         chunks = prefetch(source())
         try:

@@ -101,6 +101,21 @@ def detect_compression(head: bytes) -> str:
     return ""
 
 
+def coalesce(chunks: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Regroup small chunks (a socket gives ~64 KiB) into ~`size` pieces: fewer hand-offs
+    between the fetch and unpack threads, fewer GIL round trips per megabyte."""
+    parts: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        parts.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+            parts, held = [], 0
+    if parts:
+        yield b"".join(parts)
+
+
 _DONE = object()
 
 
@@ -114,6 +129,19 @@ def prefetch(chunks: Iterator[bytes], *, depth: int = 16,
     halt = stop or threading.Event()
 
     def produce() -> None:
+        try:
+            _produce()
+        finally:
+            # Close the source here, in its own thread, before the reader's join returns: its
+            # cleanup (e.g. saving a partial download) must not run later, at garbage collection.
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # already failed; the reader reports the first error
+                    pass
+
+    def _produce() -> None:
         try:
             for chunk in chunks:
                 while not halt.is_set():
