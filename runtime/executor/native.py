@@ -34,6 +34,9 @@ def _raise_child_error(data: bytes) -> None:
         payload = json.loads(data)
         cls = getattr(errdefs, payload.get("category", "Internal"), errdefs.Internal)
         message = payload.get("message") or "container init failed"
+        if payload.get("errno"):
+            # A failed syscall in a step: categorise by errno, as errdefs.from_oserror does.
+            cls = type(errdefs.from_oserror(OSError(payload["errno"], message), "container init"))
     except ValueError:
         cls, message = errdefs.Internal, f"container init failed: {data[:200]!r}"
     if not (isinstance(cls, type) and issubclass(cls, errdefs.StackyardError)):

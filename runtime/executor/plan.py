@@ -202,10 +202,10 @@ def make_plan(spec: dict, *, seccomp_bpf: bytes | None, procs_files: list[str]) 
         is_file = False
         if m.get("type") == "bind":
             flags |= sc.MS_BIND
-            try:
-                is_file = not os.path.isdir(m["source"])
-            except OSError:
-                is_file = False
+            if not os.path.lexists(m["source"]):
+                # Docker's create-time check, before anything is forked or mounted.
+                raise errdefs.InvalidArgument(f'invalid mount config for type "bind": bind source path does not exist: {m["source"]}')
+            is_file = not os.path.isdir(m["source"])
         mounts.append(Mount(m["destination"], m.get("type") or "bind", m.get("source") or "", flags, prop, data, is_file))
     caps = proc.get("capabilities") or {}
     devices = [_device(d["host"], d["container"]) for d in json.loads(a.get(ann.DEVICES, "[]"))]

@@ -23,6 +23,26 @@ def test_exec_errors_carry_dockers_text_and_leave_nothing(native):
     assert _stackyard_cgroups() == before
 
 
+def test_missing_bind_source_is_refused_before_anything_runs(native, tmp_path):
+    before = _stackyard_cgroups()
+    with pytest.raises(errdefs.InvalidArgument, match="bind source path does not exist: .*/nope"):
+        native.run({"Cmd": ["true"], "HostConfig": {"Mounts": [{"Type": "bind", "Source": str(tmp_path / "nope"),
+                                                                "Target": "/x"}]}})
+    assert _stackyard_cgroups() == before
+
+
+def test_a_broken_rootfs_mount_is_reported_with_the_step(native):
+    spec, overlay = native.spec({"Cmd": ["true"]})
+    spec["annotations"]["io.stackyard.rootfs-mounts"] = '[{"type": "overlay", "source": "overlay", "options": ["lowerdir=/no/such/dir"]}]'
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        with pytest.raises(errdefs.NotFound, match="mount_rootfs"):
+            native.executor.start(spec, stdin=null, stdout=null, stderr=null)
+    finally:
+        os.close(null)
+        overlay.remove()
+
+
 def test_exit_code_and_stdio(native):
     r = native.run({"Cmd": ["sh", "-c", "echo out; echo err >&2; exit 7"]})
     assert (r.status, r.stdout, r.stderr) == (7, "out\n", "err\n")
