@@ -28,7 +28,7 @@ import ipaddress
 import logging
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from runtime import errdefs
 from runtime.network import files, firewall, kernel, naming, store

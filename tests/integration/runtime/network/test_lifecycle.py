@@ -157,8 +157,9 @@ def test_masquerade_off(make_manager, procs, outside):
     assert peer_seen(outside, procs, p1) == ep["IPAddress"]
 
 
-def test_restore_after_a_crash(make_manager, procs, tmpdir_path):
-    first = make_manager()
+@pytest.mark.parametrize("backend", ["nft", "proxy"])
+def test_restore_after_a_crash(make_manager, procs, tmpdir_path, backend):
+    first = make_manager(port_backend=backend)
     n = first.create_network("app")
     path = first.create_sandbox("web1")
     first.connect("app", "web1", sandbox=path, names=["web"])
@@ -172,7 +173,7 @@ def test_restore_after_a_crash(make_manager, procs, tmpdir_path):
     subprocess.run(["ip", "link", "set", "sybrleftover", "alias", first._alias], check=True)
     kernel.create_netns(os.path.join(first.run_dir, "netns", "ghost"))
 
-    second = make_manager()
+    second = make_manager(port_backend=backend)
     fixed = second.restore()
     text = "\n".join(fixed)
     assert "recreated bridge" in text and "sybrleftover" in text and "ghost" in text

@@ -77,14 +77,10 @@ def test_other_network_cannot_resolve_or_reach(net, procs, tmpdir_path):
     cpath = net.create_sandbox("intruder")
     net.connect("b_net", "intruder", sandbox=cpath, names=["intruder"])
     b_gateway = net.get("b_net")["IPAM"]["Config"][0]["Gateway"]
-    a_gateway = net.get("a_net")["IPAM"]["Config"][0]["Gateway"]
     out = procs.run(cpath, [BUSYBOX, "nslookup", "web", b_gateway])
     assert web["IPAddress"] not in out.stdout and "NXDOMAIN" in out.stdout + out.stderr
     files = client_files(net, tmpdir_path, "intruder")
     assert fetch(procs, cpath, f"http://{web['IPAddress']}/", files).startswith("FAILED")
-    # ...nor can it ask the other network's DNS (forwarded traffic to a_net is dropped,
-    # and the server on a_net's gateway is reachable only as a host address: it answers,
-    # but only a_net's names — the wall is the forward chain, so check traffic too)
     assert procs.run(cpath, [BUSYBOX, "ping", "-c", "1", "-W", "1", web["IPAddress"]]).returncode != 0
     # the same client, once connected to a_net too, reaches web
     net.connect("a_net", "intruder", sandbox=cpath, names=["intruder"])
