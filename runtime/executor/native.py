@@ -18,7 +18,7 @@ from runtime.executor import annotations as ann
 from runtime.executor import cgroups
 from runtime.executor import child as childmod
 from runtime.executor import syscalls as sc
-from runtime.executor.plan import Plan, device_rules, make_plan
+from runtime.executor.plan import Plan, check_bind_sources, device_rules, make_plan
 from runtime.executor.seccomp import compile_bpf
 
 
@@ -143,6 +143,7 @@ class NativeExecutor:
         linux = spec.get("linux") or {}
         bpf = compile_bpf(linux.get("seccomp"))
         _mkdir_hosts(spec)
+        check_bind_sources(spec)
         rules = device_rules(spec)
         cg = cgroups.create(linux.get("cgroupsPath") or _default_cgroups_path(spec), linux.get("resources") or {},
                             device_rules=rules)

@@ -145,6 +145,13 @@ def host_devices() -> list[Device]:
     return out
 
 
+def check_bind_sources(spec: dict) -> None:
+    """Docker's create-time check, before anything is forked or mounted. Raises errdefs.InvalidArgument."""
+    for m in spec.get("mounts") or []:
+        if m.get("type") == "bind" and not os.path.lexists(m.get("source") or ""):
+            raise errdefs.InvalidArgument(f'invalid mount config for type "bind": bind source path does not exist: {m.get("source")}')
+
+
 def device_rules(spec: dict) -> list[str] | None:
     """The devices-cgroup allow list (None = allow all, for privileged containers)."""
     from runtime.executor.cgroups import DEFAULT_DEVICE_RULES
@@ -202,9 +209,6 @@ def make_plan(spec: dict, *, seccomp_bpf: bytes | None, procs_files: list[str]) 
         is_file = False
         if m.get("type") == "bind":
             flags |= sc.MS_BIND
-            if not os.path.lexists(m["source"]):
-                # Docker's create-time check, before anything is forked or mounted.
-                raise errdefs.InvalidArgument(f'invalid mount config for type "bind": bind source path does not exist: {m["source"]}')
             is_file = not os.path.isdir(m["source"])
         mounts.append(Mount(m["destination"], m.get("type") or "bind", m.get("source") or "", flags, prop, data, is_file))
     caps = proc.get("capabilities") or {}
