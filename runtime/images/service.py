@@ -384,11 +384,11 @@ class ImageService:
         return import_rootfs(self, tar_stream, ref, changes=changes, message=message, platform=platform)
 
     def load(self, tar_stream: BinaryIO, progress: pg.Progress = None) -> list[str]:
-        from runtime.images.archive import load
+        from runtime.images.load import load
         return load(self, tar_stream, progress=progress)
 
     def save(self, refs: list[str], out_stream: BinaryIO, *, format: str = "docker") -> None:
-        from runtime.images.archive import save
+        from runtime.images.save import save
         save(self, refs, out_stream, format=format)
 
 

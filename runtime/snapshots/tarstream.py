@@ -13,7 +13,6 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
-from runtime import errdefs
 
 BLOCK = 512
 

@@ -1,6 +1,5 @@
 """Content store: verified commits, resumable ingests, one writer per digest."""
 
-import hashlib
 import threading
 
 import pytest
