@@ -29,8 +29,9 @@ class ChildError(Exception):
 
 class State:
     def __init__(self, plan: Plan, sys: sc.LinuxSyscalls, stdio: tuple[int, int, int], tty_fd: int | None,
-                 tty_path: str | None) -> None:
+                 tty_path: str | None, console_sock: int | None = None) -> None:
         self.plan, self.sys, self.stdio, self.tty_fd, self.tty_path = plan, sys, stdio, tty_fd, tty_path
+        self.console_sock = console_sock  # set: allocate the TTY in the container's devpts, send the master
 
 
 def reset_signals(st: State) -> None:
@@ -205,6 +206,16 @@ def make_devices(st: State) -> None:
         path = os.path.join(dev, name)
         if not s.lexists(path):
             s.symlink(target, path)
+    if st.console_sock is not None:
+        # Docker's `run -t`: the TTY lives in the container's own devpts (`tty` names /dev/pts/0);
+        # the master goes back to the supervisor, the slave becomes stdio and controlling terminal.
+        master, slave, number = s.open_pty_in(os.path.join(dev, "pts"))
+        s.send_fd(st.console_sock, master)
+        s.close(master)
+        s.set_controlling_tty(slave)
+        for target in (0, 1, 2):
+            s.dup2(slave, target)
+        st.tty_path = os.path.join(dev, "pts", str(number))
     if st.tty_path:
         console = os.path.join(dev, "console")
         _make_mountpoint(s, console, True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 from dataclasses import dataclass
 
 from runtime import errdefs
@@ -27,6 +28,7 @@ class Started:
     pid: int                          # host pid of the container's first process (the caller waits on it)
     cgroup: cgroups.CgroupHandle
     init_pid: int                     # same as pid: the PID-namespace init
+    console_fd: int | None = None     # pty master when the spec wants a terminal and no tty_fd was given
 
 
 def _raise_child_error(data: bytes) -> None:
@@ -80,6 +82,7 @@ class NativeExecutor:
     def __init__(self) -> None:
         self._sys = sc.linux()
         self._own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self._console: int | None = None
 
     # -- forking -------------------------------------------------------------------------------
     def _fork(self, plan: Plan, steps: list, *, pid_new: bool, pid_path: str | None, stdio, tty_fd,
@@ -91,7 +94,11 @@ class NativeExecutor:
             except OSError:
                 tty_path = None  # a pty we cannot name from here: no /dev/console
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        state = childmod.State(plan, self._sys, stdio, tty_fd, tty_path)
+        console = None
+        if plan.terminal and tty_fd is None and steps is childmod.INIT_STEPS:
+            console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        state = childmod.State(plan, self._sys, stdio, tty_fd, tty_path,
+                               console[1].fileno() if console else None)
         joined = False
         try:
             if dumpable_off:
@@ -122,20 +129,37 @@ class NativeExecutor:
             if dumpable_off:
                 self._sys.prctl(sc.PR_SET_DUMPABLE, 1)
         os.close(err_w)
+        master = None
         try:
+            if console:
+                console[1].close()
+                # EOF (no fd) when the child failed before allocating it: the error pipe says why.
+                _msg, fds, _flags, _addr = socket.recv_fds(console[0], 16, 1)
+                master = fds[0] if fds else None
+                if master is not None:
+                    os.set_inheritable(master, False)
             data = _read_all(err_r)
         finally:
             os.close(err_r)
+            if console:
+                console[0].close()
         if data:
+            if master is not None:
+                os.close(master)
             try:
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
             _raise_child_error(data)
+        self._console = master
         return pid
 
     def start(self, spec: dict, *, stdin: int, stdout: int, stderr: int, tty_fd: int | None = None) -> Started:
         """Create and start the container of `spec`; returns once its process has exec'd.
+
+        A terminal (`process.terminal`) uses `tty_fd` when given (a pty the caller opened);
+        without it the pty is allocated in the container's own devpts and its master is
+        returned as `Started.console_fd` (the caller owns it).
 
         Raises errdefs.NotFound / InvalidArgument / PermissionDenied for exec errors (Docker's
         texts), FailedPrecondition for missing kernel features, Internal for setup failures.
@@ -155,7 +179,7 @@ class NativeExecutor:
         except BaseException:
             cg.remove()
             raise
-        return Started(pid, cg, pid)
+        return Started(pid, cg, pid, console_fd=self._console)
 
     def exec(self, container_pid: int, cgroup: cgroups.CgroupHandle, process: dict, *, stdin: int, stdout: int,
              stderr: int, tty_fd: int | None = None, spec: dict | None = None) -> int:

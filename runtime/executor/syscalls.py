@@ -239,6 +239,18 @@ class LinuxSyscalls:
             return None
         return (pid, os.waitstatus_to_exitcode(status)) if pid else None
 
+    def open_pty_in(self, pts_dir: str) -> tuple[int, int, int]:
+        """(master, slave, number) of a new pty in the devpts mounted at `pts_dir`."""
+        master = os.open(os.path.join(pts_dir, "ptmx"), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+        number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]  # TIOCGPTN
+        slave = os.open(os.path.join(pts_dir, str(number)), os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        return master, slave, number
+
+    def send_fd(self, sock_fd: int, fd: int) -> None:
+        with socket.socket(fileno=os.dup(sock_fd)) as s:
+            socket.send_fds(s, [b"console"], [fd])
+
     # -- files (child.py, inside the new mount namespace) ------------------------------------
     def lexists(self, path: str) -> bool:
         return os.path.lexists(path)

@@ -335,6 +335,25 @@ def test_start_with_a_tty_gets_a_controlling_terminal_and_console(native):
             os.close(slave)
 
 
+def test_start_with_a_terminal_in_the_containers_devpts(native):
+    started, spec, overlay = native.start({"Cmd": ["sh", "-c", "tty; [ -c /dev/console ] && echo console-ok"],
+                                           "Tty": True})
+    master = started.console_fd
+    assert master is not None
+    try:
+        r = native.wait(started, overlay)
+        data = b""
+        try:
+            while chunk := os.read(master, 4096):
+                data += chunk
+        except OSError:
+            pass
+        native.release(started)
+        assert r.status == 0 and data.split() == [b"/dev/pts/0", b"console-ok"]
+    finally:
+        os.close(master)
+
+
 def test_custom_seccomp_profile_is_applied(native):
     import json
     profile = {"defaultAction": "SCMP_ACT_ALLOW",
