@@ -1,0 +1,75 @@
+"""Forwarding is enabled only for our bridges: run a whole manager inside a scratch network
+namespace standing in for a host whose ip_forward is off, with two 'other' interfaces it
+could route between (neighbours A and B). The manager turns forwarding on for its networks'
+outbound traffic and must not turn the host into a router between A and B; purge() restores
+the setting; masquerade=False leaves it alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from runtime.network import kernel
+
+from .conftest import BUSYBOX
+
+
+def ping(netns: str, address: str) -> bool:
+    return subprocess.run(["nsenter", f"--net={netns}", BUSYBOX, "ping", "-c", "1", "-W", "1", address],
+                          capture_output=True).returncode == 0
+
+
+def neighbour(host_ns: str, path: str, n: int) -> None:
+    """A namespace linked to the scratch host by a veth: 10.240.n.2 behind 10.240.n.1."""
+    from pyroute2 import IPRoute
+    kernel.create_netns(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with IPRoute() as ipr:  # opened by a thread inside the scratch host
+            ipr.link("add", ifname=f"syxn{n}", kind="veth", peer={"ifname": "eth0", "net_ns_fd": fd})
+    finally:
+        os.close(fd)
+    for argv in ([f"addr add 10.240.{n}.1/24 dev syxn{n}"], [f"link set syxn{n} up"]):
+        subprocess.run(["ip", *argv[0].split()], check=True)
+    for cmd in (f"addr add 10.240.{n}.2/24 dev eth0", "link set eth0 up", f"route add default via 10.240.{n}.1"):
+        subprocess.run(["nsenter", f"--net={path}", "ip", *cmd.split()], check=True)
+
+
+@pytest.mark.parametrize("masquerade", [True, False])
+def test_forwarding_only_for_our_bridges(tmpdir_path, masquerade):
+    from runtime.network import NetworkManager
+
+    host = os.path.join(tmpdir_path, "scratch-host")
+    a, b = os.path.join(tmpdir_path, "neigh-a"), os.path.join(tmpdir_path, "neigh-b")
+    kernel.create_netns(host)
+
+    def scenario():
+        # the scratch host is ours: start it as a host that does not route
+        kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+        neighbour(host, a, 1)
+        neighbour(host, b, 2)
+        m = NetworkManager(os.path.join(tmpdir_path, "state"), os.path.join(tmpdir_path, "run"),
+                           default_pools=[("10.231.0.0/16", 24)], dns_upstreams=[], masquerade=masquerade)
+        try:
+            m.create_network("app")
+            c = m.create_sandbox("c")
+            m.connect("app", "c", sandbox=c, names=["c"])
+            forward = kernel.read_sysctl("/proc/sys/net/ipv4/ip_forward")
+            if not masquerade:
+                assert forward == "0"  # switched off: the manager leaves forwarding alone
+                assert not ping(c, "10.240.1.2")
+                return
+            assert forward == "1"
+            assert ping(c, "10.240.1.2")  # our network's outbound traffic is forwarded (NATed)
+            assert not ping(a, "10.240.2.2")  # but the host routes nothing else
+        finally:
+            m.purge()
+        assert kernel.read_sysctl("/proc/sys/net/ipv4/ip_forward") == "0"  # restored
+
+    try:
+        kernel.run_in_netns(host, scenario)
+    finally:
+        for path in (a, b, host):
+            kernel.delete_netns(path)
