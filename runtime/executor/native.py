@@ -118,10 +118,15 @@ class NativeExecutor:
             pid = os.fork()
             if pid == 0:
                 os.close(err_r)
+                if console:
+                    console[0].close()
                 childmod.run(state, steps, err_w)  # never returns
         except OSError as exc:
             os.close(err_r)
             os.close(err_w)
+            if console:
+                console[0].close()
+                console[1].close()
             raise errdefs.from_oserror(exc, "fork container") from exc
         finally:
             if joined:
