@@ -45,7 +45,10 @@ class DnsServer:
         self._udp = socket.socket(family, socket.SOCK_DGRAM)
         self._tcp = socket.socket(family, socket.SOCK_STREAM)
         try:
+            # SO_REUSEADDR on both: a host resolver bound to 0.0.0.0:53 with it set does not
+            # stop us from binding the gateway address
             self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._udp.bind((address, port))
             self._tcp.bind((address, port))
             self._tcp.listen(64)

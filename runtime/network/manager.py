@@ -243,10 +243,14 @@ class NetworkManager:
                 self._sync_firewall()
                 self._start_dns(net)
             except BaseException:
+                # undo what was done; a failure while undoing must not hide the cause
                 del self._state["networks"][net_id]
                 self._stop_dns(net_id)
-                self.links.delete(bridge)
-                self._sync_firewall()
+                for undo in (lambda: self.links.delete(bridge), self._sync_firewall):
+                    try:
+                        undo()
+                    except Exception as exc:  # logged: the original error is re-raised below
+                        log.warning("network %s: cleanup after a failed create: %s", name, exc)
                 raise
             self._save(durable=True)
             return self._inspect(net)

@@ -106,3 +106,21 @@ def test_list_filters_and_prune(net):
         net.list({"colour": "red"})
     assert net.prune() == ["idle"]
     assert [n["Name"] for n in net.list()] == ["keep"]
+
+
+def test_failed_create_leaves_nothing_behind(net):
+    """The embedded DNS cannot bind (a process holds the future gateway's port 53): the error
+    names the network and the address, and no bridge, rule or record remains."""
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blocker.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: the address does not exist yet
+    blocker.bind(("10.232.9.1", 53))
+    try:
+        with pytest.raises(errdefs.StackyardError, match="embedded DNS of network dnsfail on 10.232.9.1:53"):
+            net.create_network("dnsfail", ipam={"config": [{"subnet": "10.232.9.0/24"}]})
+    finally:
+        blocker.close()
+    assert net.list() == []
+    links = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    assert "10.232.9.1" not in links
+    assert subprocess.run(["nft", "list", "table", "inet", net._fw.table], capture_output=True).returncode != 0
+    assert net.create_network("dnsfail", ipam={"config": [{"subnet": "10.232.9.0/24"}]})["Name"] == "dnsfail"
