@@ -27,7 +27,10 @@ def delete_image(service, image_id: str) -> list[dict]:
     for name in sorted(names):
         out.append({"Untagged": parse_reference(name).familiar()})
     out.append({"Deleted": image_id})
-    out.extend({"Deleted": c} for c in remove_unused_snapshots(service, config))
+    with service.collecting() as allowed:
+        # While a pull runs it may be about to build on these layers: leave them to a prune.
+        if allowed:
+            out.extend({"Deleted": c} for c in remove_unused_snapshots(service, config))
     sweep_blobs(service)
     return out
 
@@ -84,12 +87,36 @@ def reachable_blobs(service) -> set[str]:
 
 
 def sweep_blobs(service) -> int:
-    if service.is_busy:
-        return 0  # a pull in this process may have written blobs it has not recorded yet
-    keep = reachable_blobs(service)
-    removed = 0
-    for digest in service.content.list():
-        if digest not in keep:
-            service.content.delete(digest)
-            removed += 1
-    return removed
+    with service.collecting() as allowed:
+        if not allowed:
+            return 0  # a pull may have stored blobs it has not recorded yet; next time
+        keep = reachable_blobs(service)
+        removed = 0
+        for digest in service.content.list():
+            if digest not in keep:
+                service.content.delete(digest)
+                removed += 1
+        return removed
+
+
+def remove_orphan_layers(service) -> list[str]:
+    """Committed layer snapshots no image uses and nothing builds on (left by a crash between
+    unpacking and recording an image, or by a failed pull). Skipped while a pull, load or import runs on the root."""
+    with service.collecting() as allowed:
+        if not allowed:
+            return []
+        used = _used_chains(service)
+        removed: list[str] = []
+        changed = True
+        while changed:  # removing a top layer can free its parent
+            changed = False
+            for info in service.snapshots.list():
+                if info.kind != "committed" or info.name in used or service.snapshots.children(info.name):
+                    continue
+                try:
+                    service.snapshots.remove(info.name)
+                except errdefs.StackyardError:
+                    continue
+                removed.append(info.name)
+                changed = True
+        return removed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import fcntl
 import fnmatch
 import json
 import os
@@ -113,14 +114,35 @@ class ImageService:
 
     @contextlib.contextmanager
     def busy(self):
-        """Marks work that writes blobs before recording an image (blob sweeps skip meanwhile)."""
-        with self._busy_lock:
-            self._busy += 1
+        """Marks work that stores blobs and layers before recording an image (a pull, load,
+        import): garbage collection, in this process or another on the same root, skips while
+        any is running (a shared flock on gc.lock; GC tries an exclusive one)."""
+        fd = os.open(os.path.join(self.root, "gc.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            yield
-        finally:
+            fcntl.flock(fd, fcntl.LOCK_SH)
             with self._busy_lock:
-                self._busy -= 1
+                self._busy += 1
+            try:
+                yield
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def collecting(self):
+        """Yields True when garbage may be collected now (no pull/load/import on this root)."""
+        fd = os.open(os.path.join(self.root, "gc.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
 
     @property
     def is_busy(self) -> bool:
@@ -300,7 +322,7 @@ class ImageService:
 
     def prune(self, *, dangling_only: bool = True, in_use: InUse = None) -> dict:
         """Remove dangling images (or, with dangling_only=False, every image not in use)."""
-        from runtime.images.gc import delete_image
+        from runtime.images.gc import delete_image, remove_orphan_layers, sweep_blobs
         deleted: list[dict] = []
         before = self.disk_usage()
         for image in self.list():
@@ -309,6 +331,8 @@ class ImageService:
             if in_use and in_use(image.id):
                 continue
             deleted.extend(delete_image(self, image.id))
+        deleted.extend({"Deleted": chain} for chain in remove_orphan_layers(self))
+        sweep_blobs(self)
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": max(0, before - self.disk_usage())}
 
     def disk_usage(self) -> int:

@@ -168,6 +168,17 @@ def test_rm_deletes_layers_and_blobs_nothing_else_uses(service, pulled):
         service.remove(pulled.id)
 
 
+def test_prune_collects_layers_and_blobs_no_image_records(service, pulled):
+    # As after a crash between unpacking and recording: layers and blobs without an image.
+    service.records.remove_image(pulled.id)
+    assert service.snapshots.list() and service.content.list()
+    report = service.prune()
+    assert sorted(d["Deleted"] for d in report["ImagesDeleted"]) == sorted(
+        __import__("runtime.images.manifest", fromlist=["chain_ids"]).chain_ids(pulled.diff_ids))
+    assert service.snapshots.list() == [] and service.content.list() == []
+    assert report["SpaceReclaimed"] > 0
+
+
 def test_unknown_names_are_not_found(service):
     with pytest.raises(errdefs.NotFound, match="No such image: nothere:1"):
         service.get("nothere:1")
