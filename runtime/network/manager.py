@@ -35,7 +35,7 @@ from runtime.network import files, firewall, kernel, naming, store
 from runtime.network import ipam as ipam_mod
 from runtime.network import rules as rules_mod
 from runtime.network.dnsnames import NameTable, build_table
-from runtime.network.ports import PortBinding, check_binding, reserve
+from runtime.network.ports import PortBinding, check_binding, normalize_binding, reserve
 
 log = logging.getLogger(__name__)
 
@@ -584,6 +584,7 @@ class NetworkManager:
                     log.warning("container %s: ports not published: no non-internal network", container_id)
                 return []
             net, ep = target
+            ports = [normalize_binding(b) for b in ports]
             for b in ports:
                 check_binding(b)
             made: list[tuple[dict, object]] = []

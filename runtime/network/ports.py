@@ -69,6 +69,13 @@ def parse_port_spec(spec: str) -> list[PortBinding]:
     return [PortBinding(c, h_lo + i, ip, proto) for i, c in enumerate(range(c_lo, c_hi + 1))]
 
 
+def normalize_binding(b: PortBinding) -> PortBinding:
+    """0.0.0.0 and :: mean every host address, as "" does (IPv4 DNAT for all of them)."""
+    if b.host_ip in ("0.0.0.0", "::", "[::]"):
+        return replace(b, host_ip="")
+    return b
+
+
 def check_binding(b: PortBinding) -> None:
     if b.proto not in ("tcp", "udp"):
         raise errdefs.InvalidArgument(f"published port {b.describe()}: protocol must be tcp or udp")

@@ -4,7 +4,7 @@ import pytest
 
 from runtime import errdefs
 from runtime.network import files, naming
-from runtime.network.ports import PortBinding, parse_port_spec
+from runtime.network.ports import PortBinding, check_binding, normalize_binding, parse_port_spec
 
 
 def test_interface_names_fit_and_are_ours():
@@ -58,3 +58,13 @@ def test_port_specs():
         parse_port_spec("8000-8002:80-81")
     with pytest.raises(errdefs.InvalidArgument):
         parse_port_spec("70000:80")
+
+
+def test_binding_normalisation_and_checks():
+    assert normalize_binding(PortBinding(80, 8080, "0.0.0.0")).host_ip == ""
+    assert normalize_binding(PortBinding(80, 8080, "::")).host_ip == ""
+    assert normalize_binding(PortBinding(80, 8080, "127.0.0.1")).host_ip == "127.0.0.1"
+    with pytest.raises(errdefs.InvalidArgument, match="protocol must be tcp or udp"):
+        check_binding(PortBinding(80, 0, "", "sctp"))
+    with pytest.raises(errdefs.Unsupported, match="IPv6 host addresses"):
+        check_binding(PortBinding(80, 0, "::1"))
