@@ -181,10 +181,23 @@ class ContentStore:
     def lock(self, digest: str) -> Iterator[None]:
         """Exclusive per-digest lock, across threads and processes (flock per open file)."""
         directory = os.path.join(self.ingest_root, _hex(digest))
-        os.makedirs(directory, exist_ok=True)
-        fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
+        path = os.path.join(directory, "lock")
+        while True:
+            os.makedirs(directory, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                continue  # `clean_ingests` (another process) removed the dir meanwhile
             fcntl.flock(fd, fcntl.LOCK_EX)
+            # Locked a file that `clean_ingests` unlinked before we got it? Then lock anew.
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        try:
             yield
         finally:
             os.close(fd)
