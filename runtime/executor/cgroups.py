@@ -366,6 +366,12 @@ def create(cgroups_path: str, resources: dict, *, device_rules: list[str] | None
                 if not os.path.exists(target):
                     raise errdefs.FailedPrecondition(f"cgroup v2: {name} is not available in {handle.paths[UNIFIED]} (controller not delegated)")
                 _write(target, value)
+            if device_rules is not None:
+                from runtime.executor import devices_bpf
+                try:
+                    devices_bpf.attach(handle.paths[UNIFIED], device_rules)
+                except OSError as exc:
+                    raise errdefs.FailedPrecondition(f"cgroup v2 device filter on {handle.paths[UNIFIED]}: {exc}") from exc
         else:
             for ctrl, files in v1_files(resources, device_rules=device_rules).items():
                 if ctrl not in handle.paths:

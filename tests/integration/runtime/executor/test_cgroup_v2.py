@@ -60,3 +60,24 @@ def test_v2_limit_without_the_controller_is_refused(v2_native):
     with pytest.raises(errdefs.FailedPrecondition, match="memory.max"):
         v2_native.run({"Cmd": ["true"], "HostConfig": {"Memory": 64 << 20}})
     assert time.monotonic() - before < 5
+
+
+OPEN_KMSG = "mknod /tmp/kmsg c 1 11 && echo mknod-ok; (exec 3</tmp/kmsg) && echo open-ok; true"
+
+
+def kmsg_case(runner, *, allowed: bool):
+    """Open /dev/kmsg's node with CAP_SYSLOG: only the device rules decide (mknod is always allowed)."""
+    host = {"CapAdd": ["SYSLOG"]}
+    if allowed:
+        host["Devices"] = [{"PathOnHost": "/dev/kmsg", "PathInContainer": "/dev/kmsg", "CgroupPermissions": "rw"}]
+    r = runner.run({"Cmd": ["sh", "-c", OPEN_KMSG], "HostConfig": host})
+    return r.stdout.split(), r.stderr
+
+
+def test_v2_device_filter_denies_unlisted_devices(v2_native):
+    if not os.path.exists("/dev/kmsg"):
+        pytest.skip("no /dev/kmsg on this host")
+    out, err = kmsg_case(v2_native, allowed=False)
+    assert out == ["mknod-ok"] and "Operation not permitted" in err
+    out, err = kmsg_case(v2_native, allowed=True)
+    assert out == ["mknod-ok", "open-ok"], err
