@@ -15,6 +15,11 @@ def probe(runner, probe_path: str, create: dict | None = None, **kw) -> dict:
     return json.loads(result.stdout)
 
 
+def mount_devices(info: dict) -> dict[str, str]:
+    """mount point → the superblock's major:minor (tells one devpts instance from another)."""
+    return {line.split()[4]: line.split()[2] for line in info["mountinfo"].splitlines()}
+
+
 def mounts(info: dict) -> dict[str, tuple[str, str, str]]:
     """mount point → (fstype, per-mount options, super options) from the probe's mountinfo."""
     out = {}
