@@ -347,7 +347,8 @@ class NetworkManager:
             mac = naming.check_mac(mac_address) if mac_address else (naming.mac_for_ipv4(v4) if v4 else _random_mac())
             used_if = {ep["_ifname"] for ep in sb["endpoints"].values()}
             ifname = naming.container_ifname(used_if)
-            host_if = naming.host_veth_name(container_id, net_id)
+            seq = self._next_seq()
+            host_if = naming.host_veth_name(container_id, net_id, seq)
             gw4 = None
             if not net["Internal"] and sb["gateway_net"] is None and pool4:
                 gw4 = pool4["Gateway"]
@@ -378,7 +379,7 @@ class NetworkManager:
                 "MacAddress": mac, "DriverOpts": None,
                 "DNSNames": list(dict.fromkeys([*names, *aliases])),
                 "_name": names[0] if names else container_id[:12], "_ifname": ifname,
-                "_host_ifname": host_if, "_seq": self._next_seq(),
+                "_host_ifname": host_if, "_seq": seq,
             }
             sb["endpoints"][net_id] = ep
             if gw4:

@@ -55,9 +55,12 @@ def bridge_name(network_id: str, options: dict | None = None) -> str:
     return BRIDGE_PREFIX + network_id[: IFNAMSIZ - len(BRIDGE_PREFIX)]
 
 
-def host_veth_name(container_id: str, network_id: str) -> str:
-    """Host end of a container's veth: `syv` + 12 hex of (container, network)."""
-    digest = hashlib.sha256(f"{container_id}/{network_id}".encode()).hexdigest()
+def host_veth_name(container_id: str, network_id: str, serial: int) -> str:
+    """Host end of a container's veth: `syv` + 12 hex of (container, network, serial).
+    The serial (the endpoint's sequence number) matters: after a namespace is dropped the
+    kernel removes its veths asynchronously, so a container reconnected at once would
+    otherwise collide with its own previous, still-dying veth."""
+    digest = hashlib.sha256(f"{container_id}/{network_id}/{serial}".encode()).hexdigest()
     return VETH_PREFIX + digest[: IFNAMSIZ - len(VETH_PREFIX)]
 
 

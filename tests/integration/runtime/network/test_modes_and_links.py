@@ -124,3 +124,18 @@ def test_failed_create_leaves_nothing_behind(net):
     assert "10.232.9.1" not in links
     assert subprocess.run(["nft", "list", "table", "inet", net._fw.table], capture_output=True).returncode != 0
     assert net.create_network("dnsfail", ipam={"config": [{"subnet": "10.232.9.0/24"}]})["Name"] == "dnsfail"
+
+
+def test_quick_restarts_reconnect_at_once(net, procs):
+    """destroy_sandbox drops the namespace and the kernel removes its veth later: a container
+    that comes straight back must not collide with its own dying veth."""
+    n = net.create_network("app")
+    gateway = n["IPAM"]["Config"][0]["Gateway"]
+    for _ in range(10):
+        path = net.create_sandbox("c")
+        ep = net.connect("app", "c", sandbox=path, names=["c"])
+        net.destroy_sandbox("c")
+    path = net.create_sandbox("c")
+    again = net.connect("app", "c", sandbox=path, names=["c"])
+    assert again["IPAddress"] == ep["IPAddress"]  # the address (and so the MAC) is reused
+    assert procs.run(path, [BUSYBOX, "ping", "-c", "1", "-W", "2", gateway]).returncode == 0

@@ -11,9 +11,10 @@ def test_interface_names_fit_and_are_ours():
     nid = naming.new_network_id("front")
     br = naming.bridge_name(nid)
     assert br.startswith("sybr") and len(br) == 15
-    veth = naming.host_veth_name("c" * 64, nid)
+    veth = naming.host_veth_name("c" * 64, nid, 1)
     assert veth.startswith("syv") and len(veth) == 15
-    assert veth != naming.host_veth_name("d" * 64, nid)
+    assert veth != naming.host_veth_name("d" * 64, nid, 1)
+    assert veth != naming.host_veth_name("c" * 64, nid, 2)  # a reconnect never meets its dying veth
     assert naming.bridge_name(nid, {"com.docker.network.bridge.name": "mybr0"}) == "mybr0"
     with pytest.raises(errdefs.InvalidArgument, match="interface name"):
         naming.bridge_name(nid, {"com.docker.network.bridge.name": "a-name-far-too-long"})
