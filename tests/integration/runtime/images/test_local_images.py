@@ -50,6 +50,14 @@ def test_save_then_load_round_trip(service, pulled, tmp_path, fmt):
         assert "manifest.json" in names and "repositories" in names and f"{pulled.id[7:]}.json" in names
     else:
         assert {"oci-layout", "index.json"} <= set(names) and f"blobs/sha256/{pulled.manifest_digest[7:]}" in names
+        # Another tool reads the archive: skopeo finds the image by its tag and checks its blobs.
+        path = tmp_path / "saved-oci.tar"
+        path.write_bytes(archive.getvalue())
+        copied = tmp_path / "skopeo-copy"
+        subprocess.run(["skopeo", "copy", "--quiet", f"oci-archive:{path}:v1", f"oci:{copied}:v1"],
+                       check=True, capture_output=True, timeout=60)
+        index = json.loads((copied / "index.json").read_text())
+        assert index["manifests"][0]["digest"] == pulled.manifest_digest
     with mounted_view(service, pulled.chain_id, tmp_path) as root:
         before = _tree(root)
     other = ImageService(str(tmp_path / f"other-{fmt}"), service.registry)
