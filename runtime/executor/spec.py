@@ -63,19 +63,20 @@ def _bad(field_name: str, msg: str) -> errdefs.InvalidArgument:
 
 
 def _args(create: dict, image: dict) -> list[str]:
+    # moby's merge(): an empty (or absent) Entrypoint takes the image's Cmd when Cmd is empty too,
+    # and the image's Entrypoint only when absent (null); a given Entrypoint drops the image's Cmd.
     entry = create.get("Entrypoint")
     cmd = create.get("Cmd")
     if isinstance(entry, str):
         entry = [entry]
     if isinstance(cmd, str):
         cmd = [cmd]
-    if entry is None:
-        entry = image.get("Entrypoint") or []
-        if cmd is None:
+    if not entry:
+        if not cmd:
             cmd = image.get("Cmd") or []
-    elif cmd is None:
-        cmd = []  # an overridden entrypoint drops the image's Cmd (Docker's rule)
-    args = [str(a) for a in list(entry) + list(cmd)]
+        if entry is None:
+            entry = image.get("Entrypoint") or []
+    args = [str(a) for a in list(entry or []) + list(cmd or [])]
     if not args or args[0] == "":
         raise errdefs.InvalidArgument("Cmd: no command specified")
     return args
@@ -270,7 +271,7 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
     annotations = {ann.CONTAINER_ID: ctx.container_id, ann.CGROUP_PARENT: ctx.cgroup_parent,
                    ann.STOP_SIGNAL: create.get("StopSignal") or image.get("StopSignal") or "SIGTERM",
                    ann.ROOTFS_MOUNTS: json.dumps(ctx.rootfs_mounts or []), ann.NONROOT_CAPS: "true"}
-    user_field = create.get("User") if create.get("User") is not None else image.get("User") or ""
+    user_field = create.get("User") or image.get("User") or ""  # moby: an empty User takes the image's
     group_add = [str(g) for g in host.get("GroupAdd") or []]
     process_user: dict = {"uid": 0, "gid": 0}
     if ctx.user is not None:
@@ -307,14 +308,16 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
     shm = int(host.get("ShmSize") or DEFAULT_SHM)
     if shm < 0:
         raise _bad("HostConfig.ShmSize", "SHM size can not be less than 0")
-    mounts = default_mounts(shm_size=shm, privileged=privileged, has_ipc=has_own_ipc)
+    mounts = default_mounts(shm_size=shm, privileged=privileged, has_ipc=has_own_ipc, host_ipc=host_ipc)
     extra, mkdir, copyup = user_mounts(host, image.get("Volumes") or {}, ctx.volume_sources)
     taken = {m["destination"] for m in extra}
     mounts = [m for m in mounts if m["destination"] not in taken] + extra
     for dest, src in (("/etc/resolv.conf", ctx.resolv_conf_path), ("/etc/hostname", ctx.hostname_path),
                       ("/etc/hosts", ctx.hosts_path)):
         if src and dest not in taken:
-            mounts.append({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "rprivate"]})
+            # moby NetworkMounts(): writable unless the root filesystem is read-only.
+            opts = ["rbind", "rprivate"] + (["ro"] if host.get("ReadonlyRootfs") else [])
+            mounts.append({"destination": dest, "type": "bind", "source": src, "options": opts})
     if host.get("Init") and ctx.init_path:
         mounts.append({"destination": INIT_PATH_IN_CONTAINER, "type": "bind", "source": ctx.init_path,
                        "options": ["bind", "ro"]})

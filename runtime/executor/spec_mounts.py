@@ -13,7 +13,7 @@ from runtime import errdefs
 PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
 
 
-def default_mounts(*, shm_size: int, privileged: bool, has_ipc: bool) -> list[dict]:
+def default_mounts(*, shm_size: int, privileged: bool, has_ipc: bool, host_ipc: bool = False) -> list[dict]:
     """Docker's default mounts (moby oci/defaults.go), /dev/shm sized by ShmSize."""
     sys_opts = ["nosuid", "noexec", "nodev", "rw" if privileged else "ro"]
     mounts = [
@@ -30,6 +30,9 @@ def default_mounts(*, shm_size: int, privileged: bool, has_ipc: bool) -> list[di
     if has_ipc:
         mounts.append({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
                        "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]})
+    elif host_ipc:
+        # ipc: host shares the host's POSIX shared memory too (Docker binds /dev/shm).
+        mounts.append({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]})
     return mounts
 
 

@@ -95,6 +95,35 @@ def test_build_spec_entrypoint_override_drops_image_cmd():
     assert spec["process"]["args"] == ["sh", "-c", "y"]
 
 
+@pytest.mark.parametrize("entry, cmd, expected", [
+    (None, None, ["sh", "-c", "x"]),
+    (None, [], ["sh", "-c", "x"]),        # an empty Cmd takes the image's
+    ([], None, ["x"]),                    # an empty Entrypoint clears the image's, keeps its Cmd
+    ([], ["y"], ["y"]),
+    (["echo"], None, ["echo"]),
+    ("echo", "hi", ["echo", "hi"]),
+])
+def test_build_spec_args_follow_mobys_merge(entry, cmd, expected):
+    create = {"Image": "x"}
+    if entry is not None:
+        create["Entrypoint"] = entry
+    if cmd is not None:
+        create["Cmd"] = cmd
+    spec = build_spec(create, ctx(image_config={"Entrypoint": ["sh", "-c"], "Cmd": ["x"]}))
+    assert spec["process"]["args"] == expected
+
+
+def test_build_spec_empty_user_takes_the_images():
+    spec = build_spec({"Image": "x", "User": ""}, ctx(image_config={"Cmd": ["sh"], "User": "alice"}))
+    assert spec["annotations"][ann.USER] == "alice"
+
+
+def test_build_spec_readonly_rootfs_makes_network_files_readonly():
+    spec = build_spec({"Image": "x", "HostConfig": {"ReadonlyRootfs": True}}, ctx())
+    hosts = next(m for m in spec["mounts"] if m["destination"] == "/etc/hosts")
+    assert "ro" in hosts["options"]
+
+
 def test_build_spec_env_create_overrides_image_and_path_default():
     spec = build_spec({"Image": "x", "Env": ["LANG=fr", "NEW=1"]}, ctx(image_config={"Cmd": ["sh"], "Env": ["LANG=C"]}))
     env = spec["process"]["env"]
@@ -117,7 +146,7 @@ def test_build_spec_nonroot_user_gets_no_effective_caps_and_names_resolve_later(
 
 
 @pytest.mark.parametrize("create, field", [
-    ({"Image": "x", "Cmd": [], "Entrypoint": []}, "Cmd"),
+    ({"Image": "x", "Entrypoint": [""]}, "Cmd"),
     ({"Image": "x", "WorkingDir": "rel"}, "WorkingDir"),
     ({"Image": "x", "HostConfig": {"Memory": 1024}}, "HostConfig.Memory"),
     ({"Image": "x", "HostConfig": {"MemorySwap": 1 << 30}}, "HostConfig.MemorySwap"),
