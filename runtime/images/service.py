@@ -288,6 +288,9 @@ class ImageService:
                prune_children: bool = True) -> list[dict]:
         """Docker's `rmi`: untag, and delete the image when no reference is left.
 
+        `in_use(image_id)` says whether a container uses it. `prune_children` is accepted for
+        the Engine API's `noprune`; images here have no parent images to prune.
+
         Raises:
             errdefs.NotFound: no such image.
             errdefs.Conflict: in use by a container, or referenced by several repositories
