@@ -403,3 +403,21 @@ def find(cgroups_path: str) -> CgroupHandle | None:
     if not os.path.isdir(handle._tracker()):
         return None
     return handle
+
+
+def find_by_id(container_id: str, parent: str = "stackyard", depth: int = 3) -> CgroupHandle | None:
+    """A container cgroup named `container_id` anywhere under `parent` (a caller may have nested
+    its own parent, e.g. "stackyard/tests"): `find` first, then a shallow search."""
+    handle = find(f"{parent}/{container_id}")
+    if handle is not None:
+        return handle
+    base = container_dirs(parent)
+    top = base._tracker()
+    for dirpath, dirnames, _files in os.walk(top):
+        rel = os.path.relpath(dirpath, top)
+        if rel.count("/") + 1 >= depth:
+            dirnames[:] = []
+        if container_id in dirnames:
+            sub = os.path.join(parent, rel, container_id) if rel != "." else os.path.join(parent, container_id)
+            return find(os.path.normpath(sub))
+    return None

@@ -295,11 +295,9 @@ class NativeExecutor:
         cgroup.remove()
 
     def adopt(self, container_id: str, cgroup_parent: str = "stackyard") -> cgroups.CgroupHandle | None:
-        """The cgroup of a container still running after a supervisor restart (None if gone)."""
-        handle = cgroups.find(f"{cgroup_parent}/{container_id}")
-        if handle is None or not handle.is_populated():
-            return handle if handle is not None and handle.pids() else None
-        return handle
+        """The cgroup of a container after a supervisor restart: None if there is none; an empty
+        handle (top() == []) if the container ended meanwhile, so the caller can clean it up."""
+        return cgroups.find_by_id(container_id, cgroup_parent)
 
 
 def exec_user_annotations(process: dict, spec: dict | None) -> dict:

@@ -264,6 +264,8 @@ def test_adopt_finds_a_running_container_by_its_cgroup(native):
         handle = native.executor.adopt(cid, cgroup_parent=TEST_PARENT)
         assert handle is not None and handle.pids() == [started.pid]
         assert native.executor.adopt("nosuchcontainer") is None
+        # Found without being told the parent: the test parent nests under "stackyard".
+        assert native.executor.adopt(cid).pids() == [started.pid]
     finally:
         native.release(started)
 
