@@ -75,7 +75,10 @@ def test_cpu_quota_half_a_core(native):
         u0, t0 = _cpu(native, started), time.monotonic()
         time.sleep(1.0)
         ratio = (_cpu(native, started) - u0) / ((time.monotonic() - t0) * 1e9)
-        assert 0.35 < ratio < 0.65, ratio
+        # At most half a core (the quota); the lower bound only shows it ran on a busy machine.
+        assert 0.2 < ratio < 0.6, ratio
+        throttling = native.executor.stats(started.cgroup)["cpu_stats"]["throttling_data"]
+        assert throttling["throttled_periods"] > 0  # the CFS quota is what held it back
     finally:
         native.release(started)
 
