@@ -400,3 +400,28 @@ def test_bind_propagation_rslave_sees_later_host_mounts(native, tmp_path):
         assert r.stdout.split() == ["seen"]
     finally:
         subprocess.run(["umount", "-R", str(src)], check=False)
+
+
+def test_every_limit_lands_in_the_containers_cgroup(native):
+    started, spec, overlay = native.start({"Cmd": ["sleep", "30"], "HostConfig": {
+        "Memory": 64 << 20, "MemorySwap": 96 << 20, "MemoryReservation": 32 << 20, "CpuShares": 512,
+        "CpusetCpus": "0", "PidsLimit": 33, "BlkioWeight": 300, "NanoCpus": 250_000_000}})
+    try:
+        paths = started.cgroup.paths
+        if started.cgroup.mode == "v2":
+            pytest.skip("v1 file names; the v2 files are covered by test_cgroup_v2 and the unit tests")
+
+        def read(ctrl, name):
+            with open(os.path.join(paths[ctrl], name)) as f:
+                return f.read().strip()
+        assert read("memory", "memory.limit_in_bytes") == str(64 << 20)
+        if os.path.exists(os.path.join(paths["memory"], "memory.memsw.limit_in_bytes")):
+            assert read("memory", "memory.memsw.limit_in_bytes") == str(96 << 20)
+        assert read("memory", "memory.soft_limit_in_bytes") == str(32 << 20)
+        assert read("cpu", "cpu.shares") == "512" and read("cpu", "cpu.cfs_quota_us") == "25000"
+        assert read("cpuset", "cpuset.cpus") == "0" and read("pids", "pids.max") == "33"
+        assert started.pid in started.cgroup.pids()
+        with open(f"/proc/{started.pid}/status") as f:
+            assert next(x for x in f if x.startswith("Cpus_allowed_list")).split()[1] == "0"
+    finally:
+        native.release(started)
