@@ -64,11 +64,7 @@ class ImagesPart:
         self.events.emit("image", "pull", ref, {"name": ref})
 
     def image_push(self, ref: str, *, auth: Optional[dict], progress: Progress) -> None:
-        digest = self.images.push(ref, auth=auth, progress=progress)
-        image = self.images.get(ref)
-        if progress is not None:
-            tag = ref.rsplit(":", 1)[1] if ":" in ref.rsplit("/", 1)[-1] else "latest"
-            progress({"status": f"{tag}: digest: {digest} size: {image.size}"})
+        self.images.push(ref, auth=auth, progress=progress)
         self.events.emit("image", "push", ref, {"name": ref})
 
     def image_list(self, filters: dict[str, list[str]], all_: bool) -> list[dict[str, Any]]:
