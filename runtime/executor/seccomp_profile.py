@@ -8,6 +8,7 @@ the kernels we run on (6.x) are newer than every minKernel in Docker's profile.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -18,8 +19,10 @@ _GO_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 _SCMP_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
 
 
+@functools.lru_cache(maxsize=1)
 def docker_default_profile() -> dict:
-    """Docker's default profile (a copy of moby's default.json shipped with this package)."""
+    """Docker's default profile (a copy of moby's default.json shipped with this package).
+    Cached: read-only for callers (to_oci never mutates its input)."""
     return json.loads(DOCKER_DEFAULT_PATH.read_text())
 
 

@@ -248,63 +248,50 @@ def _security_opts(host: dict) -> tuple[bool, str | dict | None]:
     return nnp, seccomp
 
 
-def build_spec(create: dict, ctx: SpecContext) -> dict:
-    """The OCI runtime spec for `create` (Engine API body). Raises errdefs.InvalidArgument."""
-    if not isinstance(create, dict):
-        raise errdefs.InvalidArgument("container config must be an object")
-    host = create.get("HostConfig") or {}
-    image = ctx.image_config or {}
-    privileged = bool(host.get("Privileged"))
+def _user(create: dict, image: dict, host: dict, ctx: SpecContext, annotations: dict) -> dict:
+    """process.user; names are left to the executor (annotations) unless ctx.user resolved them."""
+    if ctx.user is not None:
+        user = {"uid": ctx.user[0], "gid": ctx.user[1]}
+        if ctx.user[2]:
+            user["additionalGids"] = list(ctx.user[2])
+        return user
+    # Names (and the groups of any user, root included) need the image's /etc/passwd and
+    # /etc/group: the executor resolves them once the rootfs is mounted.
+    user_field = create.get("User") or image.get("User") or ""  # moby: an empty User takes the image's
+    annotations[ann.USER] = user_field
+    annotations[ann.GROUP_ADD] = json.dumps([str(g) for g in host.get("GroupAdd") or []])
+    uid, _, gid = user_field.partition(":")
+    return {"uid": int(uid) if uid.isdigit() else 0, "gid": int(gid) if gid.isdigit() else 0}
+
+
+def _process(create: dict, image: dict, host: dict, ctx: SpecContext, caps: list[str], nnp: bool,
+             hostname: str, annotations: dict) -> dict:
     tty = bool(create.get("Tty"))
-    hostname = create.get("Hostname") or ctx.container_id[:12]
     args = _args(create, image)
-    env = _env(create, image, hostname, tty)
     cwd = create.get("WorkingDir") or image.get("WorkingDir") or "/"
     if not cwd.startswith("/"):
         raise _bad("WorkingDir", f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
-    namespaces, host_net, host_ipc, has_own_ipc = _namespaces(host, ctx)
-    try:
-        caps = capmod.tweak(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged=privileged)
-    except ValueError as exc:
-        raise errdefs.InvalidArgument(str(exc)) from None
-    nnp, seccomp_opt = _security_opts(host)
-    annotations = {ann.CONTAINER_ID: ctx.container_id, ann.CGROUP_PARENT: ctx.cgroup_parent,
-                   ann.STOP_SIGNAL: create.get("StopSignal") or image.get("StopSignal") or "SIGTERM",
-                   ann.ROOTFS_MOUNTS: json.dumps(ctx.rootfs_mounts or []), ann.NONROOT_CAPS: "true"}
-    user_field = create.get("User") or image.get("User") or ""  # moby: an empty User takes the image's
-    group_add = [str(g) for g in host.get("GroupAdd") or []]
-    process_user: dict = {"uid": 0, "gid": 0}
-    if ctx.user is not None:
-        process_user = {"uid": ctx.user[0], "gid": ctx.user[1]}
-        if ctx.user[2]:
-            process_user["additionalGids"] = list(ctx.user[2])
-    else:
-        # Names (and the groups of any user, root included) need the image's /etc/passwd and
-        # /etc/group: the executor resolves them once the rootfs is mounted.
-        annotations[ann.USER] = user_field
-        annotations[ann.GROUP_ADD] = json.dumps(group_add)
-        uid, _, gid = user_field.partition(":")
-        if uid.isdigit():
-            process_user["uid"] = int(uid)
-        if gid.isdigit():
-            process_user["gid"] = int(gid)
+    user = _user(create, image, host, ctx, annotations)
     capabilities = {"bounding": caps, "effective": caps, "permitted": caps}
-    if process_user["uid"] != 0:
+    if user["uid"] != 0:
         # Docker (moby #42836): a non-root user gets no effective/permitted capabilities.
         capabilities = {"bounding": caps, "effective": [], "permitted": []}
-    process = {"terminal": tty, "user": process_user, "args": args, "env": env, "cwd": posixpath.normpath(cwd),
-               "capabilities": capabilities, "noNewPrivileges": nnp}
+    if host.get("Init"):
+        annotations[ann.INIT] = "tini" if ctx.init_path else "builtin"
+        if ctx.init_path:
+            args = [INIT_PATH_IN_CONTAINER, "--", *args]
+    process = {"terminal": tty, "user": user, "args": args, "env": _env(create, image, hostname, tty),
+               "cwd": posixpath.normpath(cwd), "capabilities": capabilities, "noNewPrivileges": nnp}
     rlimits = _rlimits(host)
     if rlimits:
         process["rlimits"] = rlimits
     if host.get("OomScoreAdj"):
         process["oomScoreAdj"] = int(host["OomScoreAdj"])
-    if host.get("Init"):
-        if ctx.init_path:
-            process["args"] = [INIT_PATH_IN_CONTAINER, "--", *args]
-            annotations[ann.INIT] = "tini"
-        else:
-            annotations[ann.INIT] = "builtin"
+    return process
+
+
+def _mounts(host: dict, image: dict, ctx: SpecContext, *, privileged: bool, has_own_ipc: bool, host_ipc: bool,
+            annotations: dict) -> list[dict]:
     shm = int(host.get("ShmSize") or DEFAULT_SHM)
     if shm < 0:
         raise _bad("HostConfig.ShmSize", "SHM size can not be less than 0")
@@ -325,6 +312,11 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
         annotations[ann.MKDIR_HOST] = json.dumps(mkdir)
     if copyup:
         annotations[ann.VOLUME_COPYUP] = json.dumps(copyup)
+    return mounts
+
+
+def _devices(host: dict) -> list[dict]:
+    """Requested devices; the executor stats them on the host when it starts the container."""
     devices = []
     for i, d in enumerate(host.get("Devices") or []):
         src = d.get("PathOnHost") or ""
@@ -334,40 +326,62 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
         if set(perms) - set("rwm"):
             raise _bad(f"HostConfig.Devices[{i}]", f"invalid cgroup permissions {perms!r}")
         devices.append({"host": src, "container": d.get("PathInContainer") or src, "permissions": perms})
+    return devices
+
+
+def _seccomp(seccomp_opt, ctx: SpecContext, caps: list[str]) -> dict | None:
+    if seccomp_opt == "unconfined":
+        return None
+    if isinstance(seccomp_opt, dict):
+        profile = seccomp_opt
+    elif isinstance(seccomp_opt, str):
+        if ctx.seccomp_profile is None:
+            raise _bad("HostConfig.SecurityOpt", f"seccomp profile file {seccomp_opt!r} must be read by the caller (SpecContext.seccomp_profile)")
+        profile = ctx.seccomp_profile
+    else:
+        profile = ctx.seccomp_profile or seccomp_profile.docker_default_profile()
+    return seccomp_profile.to_oci(profile, caps, machine=ctx.machine)
+
+
+def build_spec(create: dict, ctx: SpecContext) -> dict:
+    """The OCI runtime spec for `create` (Engine API body). Raises errdefs.InvalidArgument."""
+    if not isinstance(create, dict):
+        raise errdefs.InvalidArgument("container config must be an object")
+    host = create.get("HostConfig") or {}
+    image = ctx.image_config or {}
+    privileged = bool(host.get("Privileged"))
+    hostname = create.get("Hostname") or ctx.container_id[:12]
+    namespaces, host_net, host_ipc, has_own_ipc = _namespaces(host, ctx)
+    try:
+        caps = capmod.tweak(host.get("CapAdd") or [], host.get("CapDrop") or [], privileged=privileged)
+    except ValueError as exc:
+        raise errdefs.InvalidArgument(str(exc)) from None
+    nnp, seccomp_opt = _security_opts(host)
+    annotations = {ann.CONTAINER_ID: ctx.container_id, ann.CGROUP_PARENT: ctx.cgroup_parent,
+                   ann.STOP_SIGNAL: create.get("StopSignal") or image.get("StopSignal") or "SIGTERM",
+                   ann.ROOTFS_MOUNTS: json.dumps(ctx.rootfs_mounts or []), ann.NONROOT_CAPS: "true"}
+    process = _process(create, image, host, ctx, caps, nnp, hostname, annotations)
+    mounts = _mounts(host, image, ctx, privileged=privileged, has_own_ipc=has_own_ipc, host_ipc=host_ipc,
+                     annotations=annotations)
+    devices = _devices(host)
     if devices:
         annotations[ann.DEVICES] = json.dumps(devices)
-    linux: dict = {
-        "namespaces": namespaces,
-        "resources": _resources(host),
-        "cgroupsPath": f"{ctx.cgroup_parent}/{ctx.container_id}",
-    }
+    linux: dict = {"namespaces": namespaces, "resources": _resources(host),
+                   "cgroupsPath": f"{ctx.cgroup_parent}/{ctx.container_id}"}
     sysctls = _sysctls(host, host_net=host_net, host_ipc=host_ipc)
     if sysctls:
         linux["sysctl"] = sysctls
     if privileged:
-        annotations[ann.PRIVILEGED] = "true"
+        annotations[ann.PRIVILEGED] = "true"  # no masks, no seccomp, every device
     else:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
-        if seccomp_opt != "unconfined":
-            if isinstance(seccomp_opt, dict):
-                profile = seccomp_opt
-            elif isinstance(seccomp_opt, str):
-                if ctx.seccomp_profile is None:
-                    raise _bad("HostConfig.SecurityOpt", f"seccomp profile file {seccomp_opt!r} must be read by the caller (SpecContext.seccomp_profile)")
-                profile = ctx.seccomp_profile
-            else:
-                profile = ctx.seccomp_profile or seccomp_profile.docker_default_profile()
-            linux["seccomp"] = seccomp_profile.to_oci(profile, caps, machine=ctx.machine)
-    spec = {
-        "ociVersion": "1.0.2",
-        "process": process,
-        "root": {"path": ctx.rootfs, "readonly": bool(host.get("ReadonlyRootfs"))},
-        "hostname": hostname,
-        "mounts": mounts,
-        "linux": linux,
-        "annotations": annotations,
-    }
+        seccomp = _seccomp(seccomp_opt, ctx, caps)
+        if seccomp is not None:
+            linux["seccomp"] = seccomp
+    spec = {"ociVersion": "1.0.2", "process": process,
+            "root": {"path": ctx.rootfs, "readonly": bool(host.get("ReadonlyRootfs"))},
+            "hostname": hostname, "mounts": mounts, "linux": linux, "annotations": annotations}
     if create.get("Domainname"):
         spec["domainname"] = create["Domainname"]
     return spec
