@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import selectors
+import struct
 from typing import Iterator
 
 from runtime import errdefs
@@ -34,10 +36,33 @@ def exec_process(spec: dict, record: dict) -> dict:
     return process
 
 
+TIOCGPTPEER = 0x5441  # _IO("T", 0x41)
+TIOCSPTLCK = 0x40045431  # _IOW("T", 0x31, int): unlockpt
+
+
+def open_pty_in(init_pid: int) -> tuple[int, int]:
+    """A pty pair in the container's own devpts (so `tty` inside names /dev/pts/N, as in Docker).
+
+    Opened from the host through /proc/<pid>/root; the peer comes from TIOCGPTPEER, which
+    needs no path lookup in the container. Raises Conflict when the container is gone.
+    """
+    try:
+        master = os.open(f"/proc/{init_pid}/root/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise errdefs.Conflict(f"cannot allocate a terminal in container process {init_pid}: {exc.strerror}") from exc
+    try:
+        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        os.close(master)
+        raise errdefs.from_oserror(exc, f"pty in container process {init_pid}") from exc
+    return master, slave
+
+
 def run_and_collect(manager, exec_id: str, tty: bool) -> Iterator[tuple[str, bytes]]:
     """Starts exec `exec_id` with fresh pipes (or a pty) and yields its output until EOF."""
     if tty:
-        master, slave = os.openpty()
+        master, slave = open_pty_in(manager.inspect(manager._exec_record(exec_id)["ContainerID"])["State"]["Pid"])
         try:
             manager.exec_start(exec_id, tty_fd=slave)
         finally:

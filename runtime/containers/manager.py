@@ -392,19 +392,20 @@ class ContainerManager:
         cid = self.resolve(ref)
         record = self.store.load_config(cid)
         reply = self.supervisor.call("stats", id=cid)
-        from runtime.containers.procinfo import network_bytes
         raw = reply.get("stats") or {}
         out = {"read": format_ns(now_ns()), "id": cid, "name": record["Name"],
                "cpu_stats": raw.get("cpu_stats", {}), "memory_stats": raw.get("memory_stats", {}),
                "pids_stats": raw.get("pids_stats", {}), "blkio_stats": {}, "num_procs": 0}
-        if reply.get("pid"):
-            out["networks"] = network_bytes(reply["pid"])
+        if "networks" in raw:
+            out["networks"] = raw["networks"]
         return out
 
-    def events(self) -> Iterator[dict]:
-        """Container events from the supervisor as they happen (Docker's event JSON)."""
-        for message in self.supervisor.stream("events"):
-            yield message["event"]
+    def events(self, *, timeout: float | None = None) -> Iterator[dict]:
+        """Container events from the supervisor from now on (Docker's event JSON).
+
+        Subscribed when called; `timeout` bounds the wait for each event (Unavailable)."""
+        messages = self.supervisor.stream("events", timeout=timeout)
+        return (message["event"] for message in messages)
 
     # -- exec -----------------------------------------------------------------------------
     def _exec_ids(self, cid: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""Host-side views of a container's processes from /proc (for `top` and `stats`).
+"""Host-side view of a container's processes from /proc (for `top`).
 
 Called by manager.py with host pids the supervisor got from the container's cgroup.
 """
@@ -45,22 +45,3 @@ def ps_rows(pids: list[int]) -> list[list[str]]:
 
 def _user(uid: str) -> str:
     return "root" if uid == "0" else uid
-
-
-def network_bytes(pid: int) -> dict:
-    """Per-interface counters of the container's network namespace (lo excluded), Docker's names."""
-    out = {}
-    try:
-        with open(f"/proc/{pid}/net/dev") as fh:
-            lines = fh.read().splitlines()[2:]
-    except FileNotFoundError:
-        return out
-    for line in lines:
-        name, _, data = line.partition(":")
-        name = name.strip()
-        if name == "lo":
-            continue
-        v = [int(x) for x in data.split()]
-        out[name] = {"rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
-                     "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11]}
-    return out

@@ -66,17 +66,30 @@ class SupervisorClient:
         buf[:] = rest
         return json.loads(line)
 
-    def stream(self, op: str, **fields) -> Iterator[dict]:
-        """A streaming request (events): yields each message after the first reply."""
-        sock = self._connect(None)
+    def stream(self, op: str, *, timeout: float | None = None, **fields) -> Iterator[dict]:
+        """A streaming request (events). Subscribes now, before returning, so nothing that
+        happens after the call is missed; the iterator yields each later message. `timeout`
+        bounds the wait for one message (Unavailable when it passes)."""
+        sock = self._connect(timeout)
+        buf = bytearray()
         try:
             send_with_fds(sock, encode({"op": op, **fields}), [])
-            buf = bytearray()
             first = self._read_line(sock, buf)
-            if not first.get("ok"):
-                raise _error(first.get("error") or {})
+        except BaseException:
+            sock.close()
+            raise
+        if not first.get("ok"):
+            sock.close()
+            raise _error(first.get("error") or {})
+        return self._messages(sock, buf)
+
+    def _messages(self, sock: socket.socket, buf: bytearray) -> Iterator[dict]:
+        try:
             while True:
-                yield self._read_line(sock, buf)
+                try:
+                    yield self._read_line(sock, buf)
+                except (socket.timeout, OSError) as exc:
+                    raise errdefs.Unavailable(f"supervisor event stream: {exc}") from exc
         finally:
             sock.close()
 

@@ -282,9 +282,16 @@ class Supervisor:
         if grace is None:
             grace = container.config.get("stop_timeout", DEFAULT_STOP_TIMEOUT)
         signum = signal_number(req.get("signal") or container.config.get("stop_signal") or "SIGTERM")
-        self.waiters.setdefault(container.id, []).append(
-            ("next-exit", lambda result: conn.send({"ok": True, "was_running": True, **result})))
-        container.stop(grace, signum)
+        if container.state.status is st.Status.RESTARTING:
+            container.stop(grace, signum)  # only cancels the pending restart
+            return {"was_running": True, "StatusCode": container.state.exit_code, "Error": None}
+        waiter = ("next-exit", lambda result: conn.send({"ok": True, "was_running": True, **result}))
+        self.waiters.setdefault(container.id, []).append(waiter)
+        try:
+            container.stop(grace, signum)
+        except BaseException:
+            self.waiters[container.id].remove(waiter)
+            raise
         return None
 
     def op_kill(self, conn, req, fds):

@@ -99,10 +99,10 @@ class Supervised:
         """Stdio kwargs for the executor and the fds to close once it has forked."""
         writer = self._open_writer()
         if self.config.get("tty"):
-            master, slave = os.openpty()
-            os.set_inheritable(master, False)
-            self.pumps = [Pump(self.sup.loop, master, "stdout", writer)]
-            return {"tty_fd": slave}, [slave]
+            # The executor allocates the pty inside the container's devpts (`tty` says
+            # /dev/pts/0, as in Docker) and hands the master back as Started.console_fd.
+            self.pumps = []
+            return {"tty": True}, []
         paths = ensure_fifos(self.run_dir)
         pumps, theirs = [], {}
         for stream, path in paths.items():
@@ -121,10 +121,10 @@ class Supervised:
         stdio, close_after = self._open_output()
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         stdin = stdin_fd if stdin_fd is not None else devnull
+        tty = bool(stdio.pop("tty", False))
         try:
-            if "tty_fd" in stdio:
-                stdio = {"stdin": stdio["tty_fd"], "stdout": stdio["tty_fd"], "stderr": stdio["tty_fd"],
-                         "tty_fd": stdio["tty_fd"]}
+            if tty:
+                stdio = {"stdin": stdin, "stdout": devnull, "stderr": devnull}
             else:
                 stdio["stdin"] = stdin
             started = self.executor.start(self.spec, **stdio)
@@ -137,6 +137,9 @@ class Supervised:
         finally:
             for fd in close_after + [devnull]:
                 os.close(fd)
+        if tty and started.console_fd is not None:
+            os.set_inheritable(started.console_fd, False)
+            self.pumps = [Pump(self.sup.loop, started.console_fd, "stdout", self._open_writer())]
         self.cgroup = started.cgroup
         self.child_pid = started.pid
         self.sup.children[started.pid] = self.on_exit
@@ -222,7 +225,8 @@ class Supervised:
         if self.cgroup is None:
             raise errdefs.Conflict(f"Container {self.id} is not running")
         self.last_signal = signum
-        self.executor.kill(self.cgroup, signum, all_processes=all_processes)
+        self.executor.kill(self.cgroup, signum, all_processes=all_processes,
+                           pid=None if all_processes else self.state.pid or None)
 
     def stop(self, timeout: float | None, signum: int) -> None:
         """Stop signal, then after `timeout` seconds SIGKILL to the whole cgroup."""
@@ -238,7 +242,10 @@ class Supervised:
         if self.cgroup is None:
             return
         self.emit("kill", signal=str(signum))
-        self.signal(signum)
+        try:
+            self.signal(signum)
+        except errdefs.Conflict:
+            return  # the init is exiting already: the reaper delivers its exit
         if self.state.status is st.Status.PAUSED:
             self.executor.resume(self.cgroup)  # a frozen process cannot act on the signal
             self.save(st.on_unpaused(self.state))
