@@ -126,6 +126,12 @@ def test_netns_path_is_joined(native, probe_path, tmp_path):
         subprocess.run(["nsenter", f"--net={ns}", "ip", "link", "add", "syva0", "type", "veth", "peer", "name", "syvb0"], check=True)
         info = probe(native, probe_path, {}, netns_path=str(ns))
         assert sorted(info["interfaces"]) == ["lo", "syva0", "syvb0"]
+        started, spec, overlay = native.start({"Cmd": ["sleep", "30"]}, netns_path=str(ns))
+        try:
+            networks = native.executor.stats(started.cgroup)["networks"]
+            assert sorted(networks) == ["syva0", "syvb0"] and "rx_bytes" in networks["syva0"]
+        finally:
+            native.release(started)
     finally:
         subprocess.run(["umount", str(ns)], check=False)
 
