@@ -25,7 +25,7 @@ def _skip_reason() -> str | None:
     if reason:
         return reason
     try:
-        import runtime.executor.native  # noqa: F401
+        import runtime.executor.native  # noqa: F401  (skip with the reason if it cannot load)
     except ImportError as exc:
         return f"native executor not importable: {exc}"
     return None

@@ -1,8 +1,6 @@
 import os
 import time
 
-from runtime.containers.timefmt import now_ns
-from tests.integration.runtime.containers.conftest import wait_for
 
 
 def test_tail_since_timestamps(env):
