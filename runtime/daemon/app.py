@@ -22,12 +22,12 @@ from runtime import errdefs
 from runtime.config import DaemonConfig
 from runtime.daemon import http
 from runtime.daemon.router import MethodNotAllowed, Router
-from runtime.daemon.routes import images, networks, system
+from runtime.daemon.routes import containers, images, networks, system, volumes
 from runtime.services import Services
 
 log = logging.getLogger("stackyard.daemon")
 
-ROUTE_MODULES = [system, images, networks]
+ROUTE_MODULES = [system, containers, images, networks, volumes]
 
 
 def error_response(exc: BaseException, request: http.Request) -> http.Response:
@@ -133,4 +133,6 @@ async def serve(config: DaemonConfig, *, ready: Optional[asyncio.Event] = None) 
 def run(config: DaemonConfig) -> None:
     logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("pyroute2", "httpcore", "httpx", "hpack"):  # their debug output drowns ours
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
     asyncio.run(serve(config))

@@ -13,12 +13,16 @@ from pathlib import Path
 
 from runtime.config import DaemonConfig
 from runtime.events import EventBus
+import threading
+
+from runtime.services.containers import ContainersPart
 from runtime.services.images import ImagesPart
 from runtime.services.networks import NetworksPart
 from runtime.services.system import SystemPart
+from runtime.services.volumes import VolumesPart
 
 
-class Services(SystemPart, ImagesPart, NetworksPart):
+class Services(SystemPart, ContainersPart, ImagesPart, NetworksPart, VolumesPart):
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.events = EventBus()
@@ -26,19 +30,20 @@ class Services(SystemPart, ImagesPart, NetworksPart):
         Path(config.root).mkdir(parents=True, exist_ok=True)
         Path(config.exec_root).mkdir(parents=True, exist_ok=True)
         self.daemon_id = self._daemon_id()
+        self._stopping = threading.Event()
 
     def counts(self) -> dict[str, int]:
-        return {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0,
-                "ContainersStopped": 0, "Images": self.image_count()}
-
-    def image_users(self, image_id: str) -> list[str]:
-        """Containers created from the image (the containers part answers once it is wired)."""
-        return []
+        return {**self.container_counts(), "Images": self.image_count()}
 
     def start(self) -> list[str]:
-        """Bring kernel state back after a restart; returns what was repaired (logged)."""
-        return self.network_restore()
+        """Bring kernel state back after a restart, make sure the supervisor runs and follow its
+        container events; returns what was repaired (logged)."""
+        fixed = self.network_restore()
+        self.ensure_supervisor()
+        self.forward_container_events(self._stopping)
+        return fixed
 
     def close(self) -> None:
+        self._stopping.set()
         self.images_close()
         self.networks_close()

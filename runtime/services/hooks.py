@@ -94,7 +94,9 @@ class ManagerNetworkHook:
             other = self.resolve_container(mode.split(":", 1)[1])
             join = self.networks.join_mode(f"container:{other}")
             return Endpoint(join.netns_path, settings={"Networks": {}})
-        endpoints = dict((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
+        endpoints = {}
+        for key, value in ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).items():
+            endpoints[DEFAULT_NETWORK if key in ("default", "bridge") else key] = value or {}
         first = DEFAULT_NETWORK if mode in ("default", "bridge") else mode
         if first == DEFAULT_NETWORK:
             self._ensure_default()

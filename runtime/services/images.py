@@ -32,8 +32,8 @@ class ImagesPart:
     config: DaemonConfig
     events: EventBus
 
-    def image_users(self, image_id: str) -> list[str]:  # overridden by Services
-        return []
+    def image_users(self, image_id: str) -> list[str]:  # answered by the containers part
+        raise NotImplementedError
 
     @cached_property
     def images(self):

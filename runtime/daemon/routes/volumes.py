@@ -35,7 +35,7 @@ def register(router: Router, services: Any) -> None:
 
     async def prune(request: Request) -> Response:
         filters = parse_filters(request.json_arg("filters"), PRUNE_FILTERS, "volumes prune")
-        return JSONResponse(await asyncio.to_thread(services.volume_prune, filters))
+        return JSONResponse(await asyncio.to_thread(services.volume_prune, filters, request.api_version))
 
     router.add("GET", "/volumes", list_volumes)
     router.add("POST", "/volumes/create", create)

@@ -46,7 +46,39 @@ class PrivateStackyardDaemon:
         except OSError:
             return ""
 
+    def remove_containers(self) -> None:
+        """Force-remove every container the tests left (through the API, as a user would)."""
+        import httpx
+        if self.process is None or self.process.poll() is not None:
+            return
+        transport = httpx.HTTPTransport(uds=str(self.socket))
+        try:
+            with httpx.Client(transport=transport, base_url="http://stackyard", timeout=60) as api:
+                for container in api.get("/containers/json", params={"all": "1"}).json():
+                    api.delete(f"/containers/{container['Id']}", params={"force": "1", "v": "1"})
+        except (httpx.HTTPError, ValueError):
+            pass
+
+    def stop_supervisor(self) -> None:
+        """The supervisor outlives the daemon by design; a test's supervisor is stopped by PID."""
+        from runtime import errdefs
+        from runtime.supervisor.client import SupervisorClient
+        try:
+            pid = SupervisorClient(str(self.exec_root / "supervisor.sock")).ping()["pid"]
+        except errdefs.StackyardError:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    break
+            except ChildProcessError:
+                pass
+            time.sleep(0.02)
+
     def stop(self) -> None:
+        self.remove_containers()
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -56,6 +88,7 @@ class PrivateStackyardDaemon:
                 self.process.wait()
         if getattr(self, "log", None):
             self.log.close()
+        self.stop_supervisor()
         self.purge_kernel_state()
         shutil.rmtree(self.base, ignore_errors=True)
 

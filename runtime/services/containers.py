@@ -1,0 +1,274 @@
+"""Containers part of the façade: the container manager (runtime.containers) wired to the image
+store and the network manager, its supervisor started when missing, and the stdio plumbing the
+daemon needs for exec and attach.
+
+Mixed into `runtime.services.Services`; called by the container routes. Container events come
+from the supervisor's event stream, forwarded into the daemon's event bus by a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pty
+import threading
+import time
+from functools import cached_property
+from typing import Any, Iterator, Optional
+
+from runtime import errdefs
+from runtime.config import DaemonConfig
+from runtime.events import EventBus, parse_timestamp
+
+log = logging.getLogger("stackyard.services.containers")
+
+SIGNALS_BY_NUMBER = {"1": "SIGHUP", "2": "SIGINT", "3": "SIGQUIT", "9": "SIGKILL", "10": "SIGUSR1",
+                     "12": "SIGUSR2", "15": "SIGTERM"}
+
+
+class ContainersPart:
+    config: DaemonConfig
+    events: EventBus
+
+    @cached_property
+    def containers(self):
+        from runtime.containers.manager import ContainerManager
+        from runtime.services.hooks import ManagerNetworkHook, StoreImageHook
+        socket_path = os.path.join(self.config.exec_root, "supervisor.sock")
+        manager = ContainerManager(self.config.root, self.config.exec_root, socket_path,
+                                   image_hook=StoreImageHook(self.images, os.path.join(self.config.exec_root, "rootfs")),
+                                   network_hook=None)
+        manager.network_hook = ManagerNetworkHook(self.networks, manager.resolve)
+        return manager
+
+    # -- supervisor and events -------------------------------------------------------------
+    def ensure_supervisor(self) -> int:
+        from runtime.supervisor.client import SupervisorClient, start_supervisor
+        client = SupervisorClient(os.path.join(self.config.exec_root, "supervisor.sock"))
+        try:
+            return client.ping()["pid"]
+        except errdefs.Unavailable:
+            pid = start_supervisor(self.config.root, self.config.exec_root)
+            log.info("started the supervisor (pid %d)", pid)
+            return pid
+
+    def forward_container_events(self, stop: threading.Event) -> threading.Thread:
+        """Copy the supervisor's container events into the bus until `stop` is set."""
+        def run() -> None:
+            while not stop.is_set():
+                try:
+                    for event in self.containers.events(timeout=1.0):
+                        self.events.publish(event)
+                        if stop.is_set():
+                            return
+                except errdefs.Unavailable:
+                    if stop.wait(0.2):
+                        return
+                except Exception:  # keep forwarding whatever one bad message did
+                    log.exception("container event forwarding failed; retrying")
+                    if stop.wait(1.0):
+                        return
+        thread = threading.Thread(target=run, name="container-events", daemon=True)
+        thread.start()
+        return thread
+
+    def image_users(self, image_id: str) -> list[str]:
+        if not os.path.isdir(os.path.join(self.config.root, "containers")):
+            return []
+        return [c["Id"] for c in self.containers.list(all=True) if c.get("ImageID") == image_id]
+
+    def container_counts(self) -> dict[str, int]:
+        if not os.path.isdir(os.path.join(self.config.root, "containers")):
+            return {"Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0}
+        states = [c["State"] for c in self.containers.list(all=True)]
+        running = sum(s in ("running", "restarting") for s in states)
+        paused = states.count("paused")
+        return {"Containers": len(states), "ContainersRunning": running, "ContainersPaused": paused,
+                "ContainersStopped": len(states) - running - paused}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def container_create(self, name: str, body: dict[str, Any], platform: Optional[str]) -> dict[str, Any]:
+        cid = self.containers.create(name or None, body)
+        return {"Id": cid, "Warnings": []}
+
+    def container_list(self, all_: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        return self.containers.list(all=all_, filters=filters, limit=limit if limit and limit > 0 else None)
+
+    def container_inspect(self, ident: str, size: bool) -> dict[str, Any]:
+        return self.containers.inspect(ident)
+
+    def container_tty(self, ident: str) -> bool:
+        return bool(self.containers.inspect(ident)["Config"].get("Tty"))
+
+    def container_start(self, ident: str) -> None:
+        self.containers.start(ident)
+
+    def container_stop(self, ident: str, timeout: Optional[int]) -> None:
+        self.containers.stop(ident, timeout=timeout)
+
+    def container_restart(self, ident: str, timeout: Optional[int]) -> None:
+        self.containers.restart(ident, timeout=timeout)
+
+    def container_kill(self, ident: str, signal: str) -> None:
+        signal = SIGNALS_BY_NUMBER.get(signal, signal)
+        self.containers.kill(ident, signal if signal.upper().startswith("SIG") or signal.isdigit()
+                             else f"SIG{signal.upper()}")
+
+    def container_wait_prepare(self, ident: str, condition: str):
+        cid = self.containers.resolve(ident)  # NotFound before the response starts
+        return lambda: self.containers.wait(cid, condition)
+
+    def container_remove(self, ident: str, force: bool, volumes: bool) -> None:
+        self.containers.remove(ident, force=force, volumes=volumes)
+
+    def container_rename(self, ident: str, name: str) -> None:
+        self.containers.rename(ident, name)
+
+    def container_pause(self, ident: str) -> None:
+        self.containers.pause(ident)
+
+    def container_unpause(self, ident: str) -> None:
+        self.containers.unpause(ident)
+
+    def container_logs(self, ident: str, *, follow: bool, stdout: bool, stderr: bool, since: Optional[str],
+                       until: Optional[str], timestamps: bool, tail: str) -> Iterator[tuple[str, bytes]]:
+        lines: Optional[int] = None
+        if tail not in ("", "all"):
+            try:
+                lines = int(tail)
+            except ValueError:
+                raise errdefs.InvalidArgument(f"invalid tail value {tail!r}: expected a number or all") from None
+            lines = max(lines, 0)
+        since_ns = parse_timestamp(since) if since not in (None, "", "0") else None
+        until_ns = parse_timestamp(until) if until not in (None, "", "0") else None
+        return self.containers.logs(ident, follow=follow, tail=lines, since=since_ns, until=until_ns,
+                                    timestamps=timestamps, stdout=stdout, stderr=stderr)
+
+    def container_top(self, ident: str, ps_args: str) -> dict[str, Any]:
+        return self.containers.top(ident)
+
+    def container_stats_once(self, ident: str) -> dict[str, Any]:
+        return self.containers.stats(ident)
+
+    def container_stats_stream(self, ident: str) -> Iterator[dict[str, Any]]:
+        previous: Optional[dict[str, Any]] = None
+        while True:
+            sample = self.containers.stats(ident)
+            if previous is not None:
+                sample["precpu_stats"] = previous.get("cpu_stats", {})
+                sample["preread"] = previous.get("read")
+            yield sample
+            previous = sample
+            time.sleep(1.0)
+
+    def container_update(self, ident: str, body: dict[str, Any]) -> dict[str, Any]:
+        raise errdefs.Unsupported("updating the resources of a container is not supported yet")
+
+    def container_resize(self, ident: str, height: int, width: int) -> None:
+        self.containers.resolve(ident)  # the TTY size of a running container is not tracked yet
+
+    def container_prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
+        deleted = []
+        for summary in self.containers.list(all=True, filters={"status": ["exited", "created", "dead"]}):
+            try:
+                self.containers.remove(summary["Id"])
+                deleted.append(summary["Id"])
+            except errdefs.Conflict:
+                continue
+        return {"ContainersDeleted": deleted, "SpaceReclaimed": 0}
+
+    def container_endpoint_target(self, container: str) -> tuple[str, str, list[str]]:
+        cid = self.containers.resolve(container)
+        name = self.containers.inspect(cid)["Name"].lstrip("/")
+        return cid, self.networks.sandbox_path(cid), [name, cid[:12]]
+
+    # -- attach and exec -------------------------------------------------------------------
+    def container_attach(self, ident: str, stdin: bool, stdout: bool, stderr: bool, stream: bool, logs: bool):
+        """Output of the container from now on (and its past output with `logs`), until it stops."""
+        from runtime.daemon.hijack import ProcessIO
+        cid = self.containers.resolve(ident)
+        tty = self.container_tty(cid)
+        wanted = [s for s, on in (("stdout", stdout), ("stderr", stderr)) if on]
+        pipes = {name: os.pipe() for name in wanted}
+        since = None if logs else time.time_ns()
+
+        def started_or_gone() -> None:
+            # `docker run` attaches before it starts the container: follow only once it has
+            # started, or the follow would end at once on a container that is merely created.
+            while True:
+                try:
+                    if self.containers.inspect(cid)["State"]["Status"] != "created":
+                        return
+                except errdefs.NotFound:
+                    return
+                time.sleep(0.01)
+
+        def copy() -> None:
+            try:
+                if stream:
+                    started_or_gone()
+                if stream or logs:
+                    for name, data in self.containers.logs(cid, follow=stream, since=since,
+                                                           stdout=stdout, stderr=stderr):
+                        os.write(pipes[name][1], data)
+            except (OSError, errdefs.StackyardError):
+                pass
+            finally:
+                for _, write_end in pipes.values():
+                    try:
+                        os.close(write_end)
+                    except OSError:
+                        pass
+        threading.Thread(target=copy, name=f"attach-{cid[:12]}", daemon=True).start()
+        return ProcessIO(None, [(name, read_end) for name, (read_end, _) in pipes.items()], tty)
+
+    def exec_create(self, ident: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"Id": self.containers.exec_create(ident, body)}
+
+    def exec_start_detached(self, exec_id: str) -> None:
+        self.containers.exec_start(exec_id)
+
+    def exec_start(self, exec_id: str, tty: bool):
+        from runtime.daemon.hijack import ProcessIO
+        record = self.containers.exec_inspect(exec_id)
+        if record["ProcessConfig"]["tty"] or tty:
+            master, slave = pty.openpty()
+            try:
+                self.containers.exec_start(exec_id, tty_fd=slave)
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            return ProcessIO(os.dup(master), [("stdout", master)], True)
+        stdin_r, stdin_w = os.pipe() if record["OpenStdin"] else (None, None)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            self.containers.exec_start(exec_id, stdin_fd=stdin_r, stdout_fd=out_w, stderr_fd=err_w)
+        except BaseException:
+            for fd in (stdin_w, out_r, err_r):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        finally:
+            for fd in (stdin_r, out_w, err_w):
+                if fd is not None:
+                    os.close(fd)
+        return ProcessIO(stdin_w, [("stdout", out_r), ("stderr", err_r)], False)
+
+    def exec_resize(self, exec_id: str, height: int, width: int) -> None:
+        self.containers.exec_inspect(exec_id)
+
+    def exec_inspect(self, exec_id: str) -> dict[str, Any]:
+        return self.containers.exec_inspect(exec_id)
+
+    # -- archive (docker cp) -------------------------------------------------------------------
+    def container_path_stat(self, ident: str, path: str) -> dict[str, Any]:
+        raise errdefs.Unsupported("copying files from and to containers is not supported yet")
+
+    def container_archive(self, ident: str, path: str) -> bytes:
+        raise errdefs.Unsupported("copying files from and to containers is not supported yet")
+
+    def container_extract(self, ident: str, path: str, stream: Any, no_overwrite: bool, copy_uid: bool) -> None:
+        raise errdefs.Unsupported("copying files from and to containers is not supported yet")
