@@ -219,6 +219,17 @@ class CgroupHandle:
             time.sleep(0.001)
         raise errdefs.Unavailable(f"cgroup {freezer}: did not reach {state}")
 
+    def is_frozen(self) -> bool:
+        """Paused (False when the cgroup is gone)."""
+        try:
+            unified = self.paths.get(UNIFIED)
+            if unified and os.path.exists(os.path.join(unified, "cgroup.freeze")):
+                return _read(os.path.join(unified, "cgroup.freeze")).strip() == "1"
+            freezer = self.paths.get("freezer")
+            return bool(freezer) and _read(os.path.join(freezer, "freezer.state")).strip() != "THAWED"
+        except FileNotFoundError:
+            return False
+
     def oom_kills(self) -> int:
         """How many processes the kernel OOM-killed in this cgroup."""
         for path, name in ((self.paths.get("memory"), "memory.oom_control"), (self.paths.get(UNIFIED), "memory.events")):

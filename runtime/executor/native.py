@@ -194,6 +194,9 @@ class NativeExecutor:
         (resolved against the container's /etc/passwd). Capabilities, no_new_privs, rlimits and
         seccomp default to the container's `spec` when given (Docker's exec inherits them).
         """
+        if cgroup.is_frozen():
+            # A process joining a frozen cgroup would never reach execve (and we would wait forever).
+            raise errdefs.Conflict("container is paused, unpause the container before exec")
         merged = dict((spec or {}).get("process") or {})
         merged.update({k: v for k, v in process.items() if v is not None})
         annotations = exec_user_annotations(merged, spec)
@@ -249,6 +252,8 @@ class NativeExecutor:
              pid: int | None = None) -> None:
         """Signal the container: its init (`pid`, or the first process in the cgroup) or every process."""
         try:
+            if sig == signal.SIGKILL and cgroup.is_frozen():
+                cgroup.freeze(False)  # a v1-frozen task cannot die; Docker's kill works on paused containers
             if all_processes:
                 cgroup.kill(sig)
                 return
@@ -285,6 +290,8 @@ class NativeExecutor:
         """Remove the container's cgroups (after its processes are gone: kills stragglers first)."""
         if cgroup is None:
             return
+        if cgroup.is_frozen():
+            cgroup.freeze(False)
         if cgroup.pids():
             cgroup.kill(signal.SIGKILL)
             for _ in range(500):

@@ -176,6 +176,8 @@ class OciRuntimeExecutor:
         cid = container_id or ((spec or {}).get("annotations") or {}).get(ann.CONTAINER_ID)
         if not cid:
             raise errdefs.InvalidArgument("exec with an OCI runtime needs the container id (spec or container_id)")
+        if cgroup.is_frozen():
+            raise errdefs.Conflict("container is paused, unpause the container before exec")
         merged = dict((spec or {}).get("process") or {})
         merged.update({k: v for k, v in process.items() if v is not None})
         who = exec_user_annotations(merged, spec)

@@ -100,6 +100,20 @@ def test_pause_resume_and_stats(native):
         native.release(started)
 
 
+def test_exec_into_a_paused_container_is_a_conflict(native):
+    started, spec, overlay = native.start({"Cmd": ["sleep", "30"]})
+    try:
+        native.executor.pause(started.cgroup)
+        with pytest.raises(errdefs.Conflict, match="paused"):
+            native.executor.exec(started.pid, started.cgroup, {"args": ["true"]}, stdin=0, stdout=1, stderr=2,
+                                 spec=spec)
+        native.executor.kill(started.cgroup, signal.SIGKILL, all_processes=True)  # works while paused
+        assert native.wait(started, overlay, timeout=5).status == -signal.SIGKILL
+        assert not started.cgroup.is_frozen()
+    finally:
+        native.release(started)
+
+
 def test_pid_namespace_init_ignores_sigterm_and_cgroup_kill_stops_it(native):
     started, spec, overlay = native.start({"Cmd": ["sleep", "30"]})
     try:
