@@ -130,18 +130,23 @@ def _device(host: str, container: str) -> Device:
     return Device(container, kind, os.major(st.st_rdev), os.minor(st.st_rdev), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
 
 
-def host_devices() -> list[Device]:
-    """Every device node directly in the host's /dev (what a privileged container gets, as Docker)."""
+def host_devices(root: str = "/dev") -> list[Device]:
+    """Every device node under the host's /dev (what a privileged container gets, as Docker's
+    HostDevices: recursive, without /dev/pts, /dev/shm and /dev/mqueue, symlinks skipped)."""
     out = []
-    for entry in os.scandir("/dev"):
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
-            out.append(Device("/dev/" + entry.name, kind, os.major(st.st_rdev), os.minor(st.st_rdev),
-                              stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+    for dirpath, dirnames, filenames in os.walk(root):
+        if dirpath == root:
+            dirnames[:] = [d for d in dirnames if d not in ("pts", "shm", "mqueue")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+                out.append(Device(path, kind, os.major(st.st_rdev), os.minor(st.st_rdev), stat.S_IMODE(st.st_mode),
+                                  st.st_uid, st.st_gid))
     return out
 
 
