@@ -89,7 +89,18 @@ class ContainersPart:
     # -- lifecycle -------------------------------------------------------------------------
     def container_create(self, name: str, body: dict[str, Any], platform: Optional[str]) -> dict[str, Any]:
         cid = self.containers.create(name or None, body)
+        self._container_event("create", cid)
         return {"Id": cid, "Warnings": []}
+
+    def _container_event(self, action: str, cid: str, **extra: str) -> None:
+        """Events the daemon itself causes (the supervisor reports start, die, destroy, …)."""
+        try:
+            info = self.containers.inspect(cid)
+        except errdefs.NotFound:
+            return
+        attributes = {**(info["Config"].get("Labels") or {}), "name": info["Name"].lstrip("/"),
+                      "image": info["Config"].get("Image") or "", **extra}
+        self.events.emit("container", action, cid, attributes)
 
     def container_list(self, all_: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         return self.containers.list(all=all_, filters=filters, limit=limit if limit and limit > 0 else None)
@@ -122,7 +133,10 @@ class ContainersPart:
         self.containers.remove(ident, force=force, volumes=volumes)
 
     def container_rename(self, ident: str, name: str) -> None:
-        self.containers.rename(ident, name)
+        cid = self.containers.resolve(ident)
+        old = self.containers.inspect(cid)["Name"]
+        self.containers.rename(cid, name)
+        self._container_event("rename", cid, oldName=old)
 
     def container_pause(self, ident: str) -> None:
         self.containers.pause(ident)
