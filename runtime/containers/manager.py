@@ -43,6 +43,27 @@ class ContainerManager:
         self.cgroup_parent = cgroup_parent
         self.exec_dir = os.path.join(run_root, "execs")
         os.makedirs(self.exec_dir, mode=0o700, exist_ok=True)
+        self.collect_removed()
+
+    def collect_removed(self) -> list[str]:
+        """Finishes the removal of containers the supervisor auto-removed (--rm): gives back
+        their snapshot and network and removes their anonymous volumes, as `docker run --rm`
+        does. Called at construction and by list/create; idempotent. Returns the ids."""
+        done = []
+        for cid in self.store.removed_ids():
+            try:
+                record = self.store.load_removed_config(cid)
+            except errdefs.StackyardError:
+                record = {}
+            self._release(cid)
+            for name in record.get("AnonymousVolumes", []):
+                try:
+                    self.volumes.remove(name)
+                except (errdefs.NotFound, errdefs.Conflict):
+                    pass
+            self.store.delete_removed(cid)
+            done.append(cid)
+        return done
 
     # -- lookup ---------------------------------------------------------------------------
     def _names(self) -> dict[str, str]:
@@ -83,6 +104,7 @@ class ContainerManager:
         if self.image_hook is None:
             raise errdefs.FailedPrecondition("no image store configured for the container manager")
         wanted = names.check_name(name) if name else None
+        self.collect_removed()
         cid = names.new_id()
         with self.store.locked():
             taken = self._names()
@@ -335,6 +357,7 @@ class ContainerManager:
     def list(self, *, all: bool = False, filters: dict | None = None, limit: int | None = None) -> list[dict]:
         """GET /containers/json: newest first; only running ones unless `all`."""
         wanted = render.check_filters(filters or {})
+        self.collect_removed()
         out = []
         now = now_ns()
         for cid in self.store.ids():

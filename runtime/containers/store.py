@@ -108,5 +108,20 @@ class ContainerStore:
     def save_supervise(self, container_id: str, data: dict) -> None:
         write_json_atomic(self.path(container_id, "supervise.json"), data)
 
+    REMOVED_PREFIX = ".removed-"
+
+    def set_aside(self, container_id: str) -> None:
+        """Takes an auto-removed container out of sight; its record waits for `removed_ids`."""
+        os.replace(self.dir_of(container_id), os.path.join(self.base, self.REMOVED_PREFIX + container_id))
+
+    def removed_ids(self) -> list[str]:
+        return sorted(d[len(self.REMOVED_PREFIX):] for d in os.listdir(self.base) if d.startswith(self.REMOVED_PREFIX))
+
+    def load_removed_config(self, container_id: str) -> dict:
+        return read_json(os.path.join(self.base, self.REMOVED_PREFIX + container_id, "config.json"))
+
+    def delete_removed(self, container_id: str) -> None:
+        shutil.rmtree(os.path.join(self.base, self.REMOVED_PREFIX + container_id), ignore_errors=True)
+
     def delete(self, container_id: str) -> None:
         shutil.rmtree(self.dir_of(container_id), ignore_errors=True)

@@ -127,3 +127,14 @@ def start_supervisor(root: str, run_root: str, *, timeout: float = 10.0) -> int:
     with open(log_file, "rb") as fh:
         tail = fh.read()[-2000:].decode(errors="replace")
     raise errdefs.Unavailable(f"supervisor did not start (exit {proc.returncode}): {tail}")
+
+
+def ensure_supervisor(root: str, run_root: str) -> int:
+    """The pid of the supervisor answering on `<run_root>/supervisor.sock`, started if none does.
+
+    Called by the daemon at start-up (runtime/services.py). Raises Unavailable.
+    """
+    try:
+        return SupervisorClient(os.path.join(run_root, "supervisor.sock")).ping()["pid"]
+    except errdefs.Unavailable:
+        return start_supervisor(root, run_root)

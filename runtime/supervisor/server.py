@@ -199,12 +199,18 @@ class Supervisor:
         if keep:
             self.waiters[container.id] = keep
 
-    def remove(self, container: Supervised) -> None:
+    def remove(self, container: Supervised, *, auto: bool = False) -> None:
+        """Forgets the container and takes its record away. For AutoRemove (`auto`) the record
+        is moved aside, not deleted: the manager still has to give back its rootfs snapshot,
+        network and anonymous volumes (ContainerManager.collect_removed)."""
         container.forget()
         self.containers.pop(container.id, None)
         self.emit(container, "destroy", {})
         result = {"ok": True, "StatusCode": container.state.exit_code, "Error": None}
-        self.store.delete(container.id)
+        if auto:
+            self.store.set_aside(container.id)
+        else:
+            self.store.delete(container.id)
         self._remove_run_dir(container.id)
         for _condition, reply in self.waiters.pop(container.id, []):
             reply(result)

@@ -200,7 +200,7 @@ class Supervised:
                                 manually_stopped=self.state.manually_stopped)
         if reason is None:
             if self.config.get("auto_remove") and not self.sup.shutting_down:
-                self.sup.loop.call_later(0, lambda: self.sup.remove(self))
+                self.sup.loop.call_later(0, lambda: self.sup.remove(self, auto=True))
             return False
         self.backoff = next_backoff(self.backoff, uptime=uptime)
         self.save(st.on_restarting(self.state))

@@ -1,3 +1,4 @@
+import os
 import time
 
 import pytest
@@ -84,12 +85,36 @@ def test_rename(env):
         m.inspect("old")
 
 
-def test_wait_next_exit_and_removed(env):
+def test_auto_remove_removes_on_exit_with_its_anonymous_volume(env):
     m = env.manager
-    cid = env.run(["sh", "-c", "sleep 0.3; exit 7"], HostConfig={"AutoRemove": True})
+    cid = env.run(["sh", "-c", "sleep 0.3; exit 7"], HostConfig={"AutoRemove": True}, Volumes={"/scratch": {}})
+    volume = m.inspect(cid)["Mounts"][0]["Name"]
     assert m.wait(cid, "removed", timeout=10)["StatusCode"] == 7
     with pytest.raises(errdefs.NotFound):
         m.inspect(cid)
+    assert m.list(all=True) == []  # and list() finished the removal:
+    assert not m.volumes.exists(volume)
+    assert not os.path.exists(os.path.join(env.base, "snapshots", cid))
+
+
+def test_wait_next_exit(env):
+    m = env.manager
+    cid = env.run(["sh", "-c", "sleep 0.3; exit 4"])
+    assert m.wait(cid, "next-exit", timeout=10)["StatusCode"] == 4
+
+
+def test_stdin_fd_passed_at_start(env):
+    m = env.manager
+    cid = env.create(["sh", "-c", "read line; echo got:$line"], OpenStdin=True)
+    r, w = os.pipe()
+    os.write(w, b"hello\n")
+    os.close(w)
+    try:
+        m.start(cid, stdin_fd=r)
+    finally:
+        os.close(r)
+    m.wait(cid)
+    assert list(m.logs(cid)) == [("stdout", b"got:hello\n")]
 
 
 def test_pause_freezes_the_container(env):
