@@ -25,7 +25,8 @@ from runtime.executor import child as childmod
 from runtime.executor import syscalls as sc
 from runtime.executor.cgroups import DEFAULT_DEVICE_RULES
 from runtime.executor.native import Started, _mkdir_hosts, _net_dev, exec_user_annotations
-from runtime.executor.plan import _device, device_rules
+from runtime.executor.caps import CAPABILITIES
+from runtime.executor.plan import _device, device_rules, host_devices, own_capabilities
 from runtime.executor.seccomp import compile_bpf
 from runtime.executor.user import resolve_user
 
@@ -57,14 +58,18 @@ def bundle_spec(spec: dict, *, rootfs: str, binary: str, bpf: bytes | None) -> d
         if uid != 0 and a.get(ann.NONROOT_CAPS) == "true":
             proc["capabilities"]["effective"] = []
             proc["capabilities"]["permitted"] = []
+    own = own_capabilities()  # a container cannot get more than we hold (native does the same)
+    for key, names in list((proc.get("capabilities") or {}).items()):
+        proc["capabilities"][key] = [n for n in names if own & (1 << CAPABILITIES[n])]
     rules = device_rules(spec)
     if rules is not None:
         linux.setdefault("resources", {})["devices"] = [{"allow": False, "access": "rwm"}] + [_rule(r) for r in rules]
-    devices = []
-    for d in json.loads(a.get(ann.DEVICES, "[]")):
-        dev = _device(d["host"], d["container"])
-        devices.append({"path": dev.path, "type": dev.kind, "major": dev.major, "minor": dev.minor,
-                        "fileMode": dev.mode, "uid": dev.uid, "gid": dev.gid})
+    else:
+        linux.setdefault("resources", {})["devices"] = [{"allow": True, "access": "rwm"}]  # privileged
+    wanted = host_devices() if a.get(ann.PRIVILEGED) == "true" else []
+    wanted += [_device(d["host"], d["container"]) for d in json.loads(a.get(ann.DEVICES, "[]"))]
+    devices = [{"path": dev.path, "type": dev.kind, "major": dev.major, "minor": dev.minor,
+                "fileMode": dev.mode, "uid": dev.uid, "gid": dev.gid} for dev in wanted]
     if devices:
         linux["devices"] = devices
     if proc.get("terminal"):

@@ -63,3 +63,9 @@ def test_oci_cycles_leave_no_mounts_or_bundles(oci):
     with open("/proc/self/mountinfo") as f:
         assert [line for line in f if str(oci.executor.state_dir) in line or str(oci.base) in line] == []
     assert os.listdir(oci.executor.state_dir / "bundles") == []
+
+
+def test_oci_privileged_gets_all_caps_and_host_devices(oci):
+    r = oci.run({"Cmd": ["sh", "-c", "grep CapEff /proc/self/status; ls /dev"], "HostConfig": {"Privileged": True}})
+    assert r.status == 0, r.stderr
+    assert "kmsg" in r.stdout.split() or not os.path.exists("/dev/kmsg")
