@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from runtime.executor import annotations as ann
 from runtime.executor import cgroups
 from runtime.executor import child as childmod
 from runtime.executor import syscalls as sc
-from runtime.executor.cgroups import DEFAULT_DEVICE_RULES
 from runtime.executor.native import Started, _mkdir_hosts, _net_dev, exec_user_annotations
 from runtime.executor.caps import CAPABILITIES
 from runtime.executor.plan import _device, device_rules, host_devices, own_capabilities
@@ -273,5 +271,3 @@ def handle_from_pid(pid: int) -> cgroups.CgroupHandle:
         paths[cgroups.UNIFIED] = cgroups._join(layout.unified, own[""], "")
     return cgroups.CgroupHandle(layout.mode, {k: v.rstrip("/") for k, v in paths.items()})
 
-
-__all__ = ["OciRuntimeExecutor", "bundle_spec", "handle_from_pid", "DEFAULT_DEVICE_RULES", "signal"]
