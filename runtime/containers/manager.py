@@ -10,7 +10,6 @@ may share one root: name changes take a file lock; runtime state is written by t
 from __future__ import annotations
 
 import os
-import posixpath
 import secrets
 from typing import Iterator
 
@@ -19,10 +18,12 @@ from runtime.containers import files, names, render
 from runtime.containers import state as st
 from runtime.containers.health import parse_healthcheck, restarts_on_unhealthy
 from runtime.containers.hooks import Endpoint, ImageHook, NetworkHook
+from runtime.containers.mounts import resolve_volumes
 from runtime.containers.logs import follow_logs, log_path, parse_log_config, read_logs
 from runtime.containers.restart import parse_restart_policy
 from runtime.containers.store import ContainerStore, read_json, write_json_atomic
 from runtime.containers.timefmt import format_ns, now_ns
+from runtime.executor.spec import SpecContext, build_spec
 from runtime.supervisor.client import SupervisorClient
 from runtime.volumes.store import VolumeStore
 
@@ -92,8 +93,6 @@ class ContainerManager:
         Raises InvalidArgument (bad name or config, naming the field), Conflict (name in
         use), NotFound (image or volume). Nothing is left behind on failure.
         """
-        from runtime.executor.spec import SpecContext, build_spec
-
         if not isinstance(body, dict):
             raise errdefs.InvalidArgument("container config must be a JSON object")
         host = dict(body.get("HostConfig") or {})
@@ -113,14 +112,15 @@ class ContainerManager:
             wanted = wanted or names.random_name(set(taken))
             self.store.create_dir(cid)
             try:
-                self._build(cid, wanted, body, host, policy, log_cfg, SpecContext, build_spec)
+                self._build(cid, wanted, body, host, policy, log_cfg)
             except BaseException:
                 self._release(cid)
                 self.store.delete(cid)
                 raise
         return cid
 
-    def _build(self, cid, name, body, host, policy, log_cfg, SpecContext, build_spec) -> dict:
+    def _build(self, cid: str, name: str, body: dict, host: dict, policy, log_cfg) -> dict:
+        """Hooks, files, volumes, spec, then the three records (config.json last: it makes the container exist)."""
         rootfs = self.image_hook.prepare_rootfs(cid, body.get("Image") or "")
         image_cfg = dict(rootfs.image_config)
         image_cfg["Volumes"] = {**(image_cfg.get("Volumes") or {}), **(body.get("Volumes") or {})}
@@ -135,7 +135,7 @@ class ContainerManager:
         files.write_text_atomic(paths["hostname"], hostname + "\n")
         files.write_text_atomic(paths["hosts"], endpoint.hosts or files.default_hosts(hostname))
         files.write_text_atomic(paths["resolv.conf"], endpoint.resolv_conf or files.default_resolv_conf())
-        volume_sources, mounts_view = self._volumes(body, host, image_cfg)
+        volume_sources, mounts_view, anonymous = resolve_volumes(self.volumes, body, host, image_cfg)
         ctx = SpecContext(container_id=cid, rootfs=rootfs.path, rootfs_mounts=rootfs.mounts,
                           image_config=image_cfg, hostname_path=paths["hostname"], hosts_path=paths["hosts"],
                           resolv_conf_path=paths["resolv.conf"],
@@ -152,8 +152,8 @@ class ContainerManager:
                   "Path": args[0], "Args": args[1:], "Config": config, "HostConfig": host,
                   "ImageID": rootfs.image_id, "HostnamePath": paths["hostname"], "HostsPath": paths["hosts"],
                   "ResolvConfPath": paths["resolv.conf"], "Mounts": mounts_view,
-                  "VolumeNames": sorted(set(self._volume_names(volume_sources))),
-                  "AnonymousVolumes": sorted(self._anonymous.values()),
+                  "VolumeNames": sorted({os.path.basename(os.path.dirname(p)) for p in volume_sources.values()}),
+                  "AnonymousVolumes": anonymous,
                   "NetworkSettings": endpoint.settings or {"Networks": {}}}
         stop_timeout = body.get("StopTimeout")
         supervise = {"spec": spec, "restart_policy": {"name": policy.name, "maximum_retry_count": policy.maximum_retry_count},
@@ -167,59 +167,6 @@ class ContainerManager:
         self.store.save_state(cid, st.ContainerState(health={"Status": "starting", "FailingStreak": 0, "Log": []} if health else None))
         self.store.save_config(cid, record)
         return record
-
-    def _volumes(self, body: dict, host: dict, image_cfg: dict) -> tuple[dict[str, str], list[dict]]:
-        """Host dirs of the named and anonymous volumes the container mounts (created as needed)."""
-        from runtime.executor.spec_mounts import parse_bind
-        sources: dict[str, str] = {}
-        view: list[dict] = []
-        self._anonymous: dict[str, str] = {}
-
-        def named(name: str) -> str:
-            if name not in sources:
-                self.volumes.create(name)
-                sources[name] = self.volumes.mountpoint(name)
-            return sources[name]
-
-        taken = set()
-        for i, bind in enumerate(host.get("Binds") or []):
-            parts = str(bind).split(":")
-            if len(parts) >= 2 and parts[0] and not parts[0].startswith("/"):
-                named(parts[0])
-            mount, is_volume, vname, _nocopy = parse_bind(str(bind), sources, f"HostConfig.Binds[{i}]")
-            taken.add(mount["destination"])
-            view.append(_mount_view(mount, vname))
-        for m in host.get("Mounts") or []:
-            target = posixpath.normpath(m.get("Target") or m.get("Destination") or "/")
-            taken.add(target)
-            if m.get("Type") == "volume":
-                name = m.get("Source") or self._anon(target)
-                source = named(name)
-                if not m.get("Source"):
-                    sources[target] = source
-                view.append({"Type": "volume", "Name": name, "Source": source, "Destination": target,
-                             "Driver": "local", "Mode": "z", "RW": not m.get("ReadOnly"), "Propagation": ""})
-            elif m.get("Type") == "bind":
-                view.append({"Type": "bind", "Source": m.get("Source", ""), "Destination": target, "Mode": "",
-                             "RW": not m.get("ReadOnly"), "Propagation": "rprivate"})
-        for dest in sorted(image_cfg.get("Volumes") or {}):
-            dest = posixpath.normpath(dest)
-            if dest in taken:
-                continue
-            name = self._anon(dest)
-            sources[dest] = named(name)
-            view.append({"Type": "volume", "Name": name, "Source": sources[dest], "Destination": dest,
-                         "Driver": "local", "Mode": "", "RW": True, "Propagation": ""})
-        return sources, view
-
-    def _anon(self, target: str) -> str:
-        name = secrets.token_hex(32)
-        self.volumes.create(name, labels={"com.docker.volume.anonymous": ""})
-        self._anonymous[target] = name
-        return name
-
-    def _volume_names(self, sources: dict[str, str]) -> list[str]:
-        return [os.path.basename(os.path.dirname(path)) for path in sources.values()]
 
     def volume_users(self, volume: str) -> list[str]:
         """Ids of containers that mount `volume` (the volume store refuses to remove those)."""
@@ -522,12 +469,3 @@ class ContainerManager:
                 "ProcessConfig": {"tty": record["Tty"], "entrypoint": record["Cmd"][0],
                                   "arguments": record["Cmd"][1:], "privileged": record["Privileged"],
                                   "user": record["User"]}}
-
-
-def _mount_view(mount: dict, volume_name: str | None) -> dict:
-    rw = "ro" not in mount["options"]
-    if volume_name:
-        return {"Type": "volume", "Name": volume_name, "Source": mount["source"], "Destination": mount["destination"],
-                "Driver": "local", "Mode": "", "RW": rw, "Propagation": ""}
-    return {"Type": "bind", "Source": mount["source"], "Destination": mount["destination"], "Mode": "",
-            "RW": rw, "Propagation": "rprivate"}
