@@ -29,7 +29,10 @@ class Timer:
 
 
 class Loop:
-    def __init__(self) -> None:
+    def __init__(self, *, on_error: Callable[[BaseException], None] | None = None) -> None:
+        # A failing callback (disk full while logging, an executor error in a timer) must not
+        # take the supervisor down with every container's output pipe: report and go on.
+        self.on_error = on_error or (lambda exc: None)
         self._sel = selectors.DefaultSelector()
         self._handlers: dict[int, list] = {}   # fd -> [on_read, on_write]
         self._timers: list[tuple[float, int, Timer]] = []
@@ -111,15 +114,21 @@ class Loop:
                 if handlers is None:
                     continue
                 if mask & selectors.EVENT_READ and handlers[0]:
-                    handlers[0]()
+                    self._call(handlers[0])
                 handlers = self._handlers.get(key.fd)
                 if handlers and mask & selectors.EVENT_WRITE and handlers[1]:
-                    handlers[1]()
+                    self._call(handlers[1])
             now = time.monotonic()
             while self._timers and self._timers[0][0] <= now:
                 _, _, timer = heapq.heappop(self._timers)
                 if not timer.cancelled:
-                    timer.callback()
+                    self._call(timer.callback)
+
+    def _call(self, callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception as exc:  # the boundary of every callback (see on_error)
+            self.on_error(exc)
 
     def close(self) -> None:
         signal.set_wakeup_fd(-1)

@@ -8,7 +8,19 @@ Design (RUNTIME-NOTES, "Supervision"):
 - requests come from the container manager (client.py) as JSON lines; a request may wait
   (stop, wait, exec_wait) and is answered when the process event arrives;
 - at start it re-adopts containers whose state.json says running, through their cgroups
-  (executor.adopt); what it could not recover is marked exited/dead and reported.
+  (executor.adopt); what it could not recover is marked exited/dead and reported (ping and
+  `<run_root>/supervisor.json`: adopted, lost, restarted).
+
+What a supervisor crash loses (the daemon restarting loses nothing: it holds no process):
+- the exit status of re-adopted containers: they are no longer our children, so their end is
+  seen through a pidfd only. ExitCode is then 128+signal when we sent that signal (stop,
+  kill), otherwise 255 with State.Error "exit code unknown: ...". A container that ended while
+  no supervisor ran is reported lost, ExitCode 255, and restarted if its policy says so;
+- output of TTY containers (the pty master dies with us; the container sees a hang-up).
+  Non-TTY output is kept: the container holds its FIFOs open, writes block once 64 KiB are
+  buffered, and the next supervisor drains them into the log;
+- exec sessions and health probes that were running, and exec exit codes;
+- the orphaned init's zombie waits for the host's init to reap it.
 """
 
 from __future__ import annotations
@@ -107,7 +119,7 @@ class Supervisor:
         self.run_root = run_root
         self.executor = executor
         self.store = ContainerStore(root)
-        self.loop = Loop()
+        self.loop = Loop(on_error=lambda exc: self.log("".join(traceback.format_exception(exc))))
         self.containers: dict[str, Supervised] = {}
         self.children: dict[int, Callable[[int], None]] = {}
         self.waiters: dict[str, list[tuple[str, Callable[[dict], None]]]] = {}
