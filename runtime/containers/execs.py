@@ -62,7 +62,7 @@ def open_pty_in(init_pid: int) -> tuple[int, int]:
 def run_and_collect(manager, exec_id: str, tty: bool) -> Iterator[tuple[str, bytes]]:
     """Starts exec `exec_id` with fresh pipes (or a pty) and yields its output until EOF."""
     if tty:
-        master, slave = open_pty_in(manager.inspect(manager._exec_record(exec_id)["ContainerID"])["State"]["Pid"])
+        master, slave = manager.exec_pty(exec_id)
         try:
             manager.exec_start(exec_id, tty_fd=slave)
         finally:

@@ -434,17 +434,27 @@ class ContainerManager:
         record["Started"] = True
         write_json_atomic(os.path.join(self.exec_dir, f"{exec_id}.json"), record)
         null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        # A detached exec with Tty and no terminal given runs with /dev/null, as nobody reads it.
+        tty = bool(record["Tty"]) and tty_fd is not None
         try:
-            fds = [tty_fd] if record["Tty"] else [stdin_fd if stdin_fd is not None else null,
-                                                   stdout_fd if stdout_fd is not None else null,
-                                                   stderr_fd if stderr_fd is not None else null]
-            if record["Tty"] and tty_fd is None:
-                raise errdefs.InvalidArgument("exec with Tty needs a pty slave fd")
-            reply = self.supervisor.call("exec", id=cid, exec_id=exec_id, process=process,
-                                         tty=record["Tty"], fds=fds)
+            fds = [tty_fd] if tty else [stdin_fd if stdin_fd is not None else null,
+                                        stdout_fd if stdout_fd is not None else null,
+                                        stderr_fd if stderr_fd is not None else null]
+            reply = self.supervisor.call("exec", id=cid, exec_id=exec_id, process=process, tty=tty, fds=fds)
         finally:
             os.close(null)
         return reply["pid"]
+
+    def exec_pty(self, exec_id: str) -> tuple[int, int]:
+        """(master, slave) of a pty in the exec's container's own devpts, for exec_start(tty_fd=slave):
+        inside, `tty` then names /dev/pts/N as in Docker (a host pty would be unnamed there).
+        Raises NotFound, Conflict (container not running)."""
+        from runtime.containers.execs import open_pty_in
+        cid = self._exec_record(exec_id)["ContainerID"]
+        state = self._state(cid)
+        if not state.is_live:
+            raise errdefs.Conflict(f"Container {cid} is not running")
+        return open_pty_in(state.pid)
 
     def exec_wait(self, exec_id: str, *, timeout: float | None = None) -> int:
         return self.supervisor.call("exec_wait", exec_id=exec_id, timeout=timeout)["exit_code"]

@@ -122,3 +122,13 @@ def test_oom_killed_is_reported(env):
     assert m.wait(cid, timeout=60)["StatusCode"] != 0
     state = m.inspect(cid)["State"]
     assert state["OOMKilled"] is True
+
+
+def test_detached_exec_runs_and_records_its_exit_code(env):
+    m = env.manager
+    cid = env.run(["sleep", "60"])
+    exec_id = m.exec_create(cid, {"Cmd": ["sh", "-c", "echo done > /tmp/mark; exit 6"], "Tty": True})
+    m.exec_start(exec_id)  # no fds: detached
+    assert m.exec_wait(exec_id, timeout=10) == 6
+    check = m.exec_create(cid, {"Cmd": ["cat", "/tmp/mark"]})
+    assert b"".join(d for _, d in m.exec_run(check)) == b"done\n"
