@@ -204,6 +204,11 @@ class OciRuntimeExecutor:
             path.unlink(missing_ok=True)
             pidfile.unlink(missing_ok=True)
 
+    def open_pty(self, container_pid: int) -> tuple[int, int]:
+        """A pty in the container's own devpts (same as NativeExecutor.open_pty)."""
+        from runtime.executor.native import NativeExecutor
+        return NativeExecutor.open_pty(self, container_pid)  # type: ignore[arg-type]
+
     def kill(self, cgroup: cgroups.CgroupHandle, sig: int, *, all_processes: bool = False, pid: int | None = None) -> None:
         from runtime.executor.native import NativeExecutor
         NativeExecutor.kill(self, cgroup, sig, all_processes=all_processes, pid=pid)  # type: ignore[arg-type]

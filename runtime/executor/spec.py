@@ -17,6 +17,9 @@ from runtime.executor import annotations as ann
 from runtime.executor import caps as capmod
 from runtime.executor import seccomp_profile
 from runtime.executor.spec_mounts import default_mounts, user_mounts
+from runtime.executor.user import resolve_user
+
+__all__ = ["SpecContext", "build_spec", "resolve_user", "stop_signal"]  # resolve_user: the contract names it here
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_SHM = 64 * 1024 * 1024
