@@ -59,6 +59,7 @@ class Supervised:
         self.probe: dict | None = None
         self.last_signal: int | None = None
         self.restart_after_exit = False
+        self.stop_requested = False
         self.configure(config)
 
     def configure(self, config: dict) -> None:
@@ -147,7 +148,7 @@ class Supervised:
         self.last_signal = None
         base = self.state if self.health_cfg is None else dataclasses.replace(self.state, health={})
         self.save(st.on_started(base, pid=started.init_pid or started.pid, now=now_ns(), restart=restart))
-        self.emit("restart" if restart else "start")
+        self.emit("start")  # Docker says "start" for policy restarts too
         self._schedule_probe()
 
     # -- exit -----------------------------------------------------------------------------
@@ -186,6 +187,9 @@ class Supervised:
         if oom:
             self.emit("oom")
         self.emit("die", exitCode=str(code))
+        if self.stop_requested:
+            self.stop_requested = False
+            self.emit("stop")
         restarting = self._after_exit(code, uptime)
         self.sup.notify_exit(self, restarting=restarting)
 
@@ -241,6 +245,7 @@ class Supervised:
     def begin_stop(self, timeout: float | None, signum: int) -> None:
         if self.cgroup is None:
             return
+        self.stop_requested = True
         self.emit("kill", signal=str(signum))
         try:
             self.signal(signum)

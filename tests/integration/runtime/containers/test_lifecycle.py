@@ -129,3 +129,20 @@ def test_pause_freezes_the_container(env):
     m.unpause(cid)
     wait_for(lambda: len(list(m.logs(cid))) > before + 2)
     assert m.inspect(cid)["State"]["Status"] == "running"
+
+
+def test_events_of_a_stop(env):
+    m = env.manager
+    cid = env.run(["sleep", "60"], name="evented", Labels={"app": "x"})
+    events = m.events(timeout=20)
+    m.stop(cid, timeout=0)
+    seen = []
+    for event in events:
+        if event["Actor"]["ID"] == cid:
+            seen.append(event)
+        if event["Action"] == "stop":
+            break
+    events.close()
+    assert [e["Action"] for e in seen] == ["kill", "die", "stop"]
+    assert seen[1]["Actor"]["Attributes"] == {"app": "x", "image": "busybox", "name": "evented", "exitCode": "137"}
+    assert seen[0]["Actor"]["Attributes"]["signal"] == "15" and seen[0]["Type"] == "container"
