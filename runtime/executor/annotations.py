@@ -15,5 +15,6 @@ DEVICES = "io.stackyard.devices"                  # JSON list of {"host","contai
 CONTAINER_ID = "io.stackyard.container-id"
 CGROUP_PARENT = "io.stackyard.cgroup-parent"
 NONROOT_CAPS = "io.stackyard.nonroot-drops-caps"  # "true": uid != 0 gets no effective/permitted caps
+RUNTIME = "io.stackyard.runtime"                # HostConfig.Runtime: "" (native) | "crun" | "runc"
 PRIVILEGED = "io.stackyard.privileged"          # "true": all devices, no device cgroup rules
 CRUN_BPF = "run.oci.seccomp_bpf_data"             # crun: precompiled BPF, base64

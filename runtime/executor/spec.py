@@ -363,6 +363,10 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
     annotations = {ann.CONTAINER_ID: ctx.container_id, ann.CGROUP_PARENT: ctx.cgroup_parent,
                    ann.STOP_SIGNAL: create.get("StopSignal") or image.get("StopSignal") or "SIGTERM",
                    ann.ROOTFS_MOUNTS: json.dumps(ctx.rootfs_mounts or []), ann.NONROOT_CAPS: "true"}
+    if host.get("Runtime"):
+        from runtime.executor.runtimes import check_runtime
+        check_runtime(host["Runtime"])
+        annotations[ann.RUNTIME] = str(host["Runtime"])
     process = _process(create, image, host, ctx, caps, nnp, hostname, annotations)
     mounts = _mounts(host, image, ctx, privileged=privileged, has_own_ipc=has_own_ipc, host_ipc=host_ipc,
                      annotations=annotations)

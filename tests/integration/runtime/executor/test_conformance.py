@@ -104,3 +104,18 @@ def test_privileged_gets_all_caps_and_host_devices(oci):
     r = oci.run({"Cmd": ["sh", "-c", "grep CapEff /proc/self/status; ls /dev"], "HostConfig": {"Privileged": True}})
     assert r.status == 0, r.stderr
     assert "kmsg" in r.stdout.split() or not os.path.exists("/dev/kmsg")
+
+
+def test_executors_pick_by_runtime(tmp_path):
+    reason = missing_requirement()
+    if reason:
+        pytest.skip(reason)
+    from runtime.executor.native import NativeExecutor
+    from runtime.executor.oci_runtime import OciRuntimeExecutor
+    from runtime.executor.runtimes import Executors
+    ex = Executors(oci_state_dir=str(tmp_path))
+    assert isinstance(ex.for_spec({"annotations": {}}), NativeExecutor)
+    assert ex.get("native") is ex.get("")
+    if shutil.which("crun"):
+        chosen = ex.for_spec({"annotations": {"io.stackyard.runtime": "crun"}})
+        assert isinstance(chosen, OciRuntimeExecutor) and chosen.name == "crun"

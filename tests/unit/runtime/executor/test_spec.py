@@ -174,3 +174,10 @@ def test_build_spec_missing_named_volume_is_not_found():
 def test_build_spec_net_sysctl_refused_with_host_network():
     with pytest.raises(errdefs.InvalidArgument, match="net.core.somaxconn"):
         build_spec({"Image": "x", "HostConfig": {"Sysctls": {"net.core.somaxconn": "1"}}}, ctx(netns_path="host"))
+
+
+def test_build_spec_records_the_runtime_and_refuses_unknown_ones():
+    spec = build_spec({"Image": "x", "HostConfig": {"Runtime": "crun"}}, ctx())
+    assert spec["annotations"]["io.stackyard.runtime"] == "crun"
+    with pytest.raises(errdefs.InvalidArgument, match="HostConfig.Runtime"):
+        build_spec({"Image": "x", "HostConfig": {"Runtime": "kata"}}, ctx())
