@@ -271,13 +271,15 @@ class ContainerManager:
             if wanted in taken and taken[wanted] != cid:
                 raise names.name_conflict(wanted, taken[wanted])
             record = self.store.load_config(cid)
-            old = record["Name"]
             record["Name"] = "/" + wanted
             self.store.save_config(cid, record)
             supervise = self.store.load_supervise(cid)
             supervise["name"] = "/" + wanted
             self.store.save_supervise(cid, supervise)
-        del old
+        try:
+            self.supervisor.call("renamed", id=cid, name="/" + wanted)
+        except errdefs.Unavailable:
+            pass  # a supervisor that starts later reads supervise.json
 
     def wait(self, ref: str, condition: str = "not-running", *, timeout: float | None = None) -> dict:
         """{"StatusCode": n, "Error": None|{"Message"}} once `condition` holds."""

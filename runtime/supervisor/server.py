@@ -362,6 +362,13 @@ class Supervisor:
         self.remove(container)
         return {}
 
+    def op_renamed(self, conn, req, fds):
+        """The manager renamed the container: events carry the new name from now on."""
+        container = self.containers.get(req["id"])
+        if container is not None:
+            container.config["name"] = req["name"]
+        return {}
+
     def op_state(self, conn, req, fds):
         container = self.containers.get(req["id"])
         state = container.state if container else self.store.load_state(req["id"])

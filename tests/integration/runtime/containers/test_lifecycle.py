@@ -146,3 +146,27 @@ def test_events_of_a_stop(env):
     assert [e["Action"] for e in seen] == ["kill", "die", "stop"]
     assert seen[1]["Actor"]["Attributes"] == {"app": "x", "image": "busybox", "name": "evented", "exitCode": "137"}
     assert seen[0]["Actor"]["Attributes"]["signal"] == "15" and seen[0]["Type"] == "container"
+
+
+def test_stop_and_kill_a_paused_container(env):
+    m = env.manager
+    a = env.run(["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"])
+    b = env.run(["sleep", "60"])
+    m.pause(a)
+    m.pause(b)
+    m.stop(a, timeout=5)  # the stop signal reaches it once thawed: a clean exit, no kill
+    assert m.inspect(a)["State"]["ExitCode"] == 0
+    m.kill(b)
+    assert m.wait(b, timeout=10)["StatusCode"] == 137
+    assert m.inspect(b)["State"]["Paused"] is False
+
+
+def test_renamed_container_events_carry_the_new_name(env):
+    m = env.manager
+    cid = env.run(["sleep", "60"], name="before")
+    m.rename(cid, "after")
+    events = m.events(timeout=20)
+    m.kill(cid)
+    event = next(e for e in events if e["Action"] == "die")
+    events.close()
+    assert event["Actor"]["Attributes"]["name"] == "after"
