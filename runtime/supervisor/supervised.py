@@ -305,12 +305,13 @@ class Supervised:
             os.close(devnull)
         os.set_blocking(read_fd, False)
         self.probe = {"pid": pid, "fd": read_fd, "out": bytearray(), "start": start, "timed_out": False}
-        self.sup.loop.add_reader(read_fd, self._read_probe)
+        probe = self.probe
+        self.sup.loop.add_reader(read_fd, lambda: self._read_probe(probe))
         self.probe["timer"] = self.sup.loop.call_later(self.health_cfg.timeout, self._probe_timeout)
         self.sup.children[pid] = self._probe_exited
 
-    def _read_probe(self) -> bool:
-        probe = self.probe
+    def _read_probe(self, probe: dict) -> bool:
+        """One read of the probe's output (kept up to MAX_OUTPUT); False at EOF or when empty."""
         try:
             data = os.read(probe["fd"], 65536)
         except BlockingIOError:
@@ -333,20 +334,13 @@ class Supervised:
     def _stop_probe(self) -> dict | None:
         probe, self.probe = self.probe, None
         if probe is not None:
-            while self._read_probe_of(probe):
+            while self._read_probe(probe):
                 pass
             self.sup.loop.remove_reader(probe["fd"])
             os.close(probe["fd"])
             probe["timer"].cancel()
             self.sup.children.pop(probe["pid"], None)
         return probe
-
-    def _read_probe_of(self, probe: dict) -> bool:
-        saved, self.probe = self.probe, probe
-        try:
-            return self._read_probe()
-        finally:
-            self.probe = saved
 
     def _probe_exited(self, status: int) -> None:
         probe = self._stop_probe()
