@@ -75,10 +75,20 @@ def on_started(state: ContainerState, *, pid: int, now: int, restart: bool = Fal
         manually_stopped=False, health=health)
 
 
-def on_start_failed(state: ContainerState, *, error: str, now: int) -> ContainerState:
-    """Starting failed before the init ran: Docker records exit code 128 and the error."""
+def on_start_failed(state: ContainerState, *, error: str, now: int, exit_code: int = 128) -> ContainerState:
+    """Starting failed before the command ran. Docker records the error and 127 (command not
+    found), 126 (not executable) or 128; a container that never ran stays `created`."""
     return dataclasses.replace(state, status=Status.EXITED if state.started_at != ZERO_TIME else Status.CREATED,
-                               pid=0, exit_code=128, error=error, finished_at=format_ns(now))
+                               pid=0, exit_code=exit_code, error=error, finished_at=format_ns(now))
+
+
+def start_failure_exit_code(error: BaseException) -> int:
+    """Docker's exit code for a failed start, by error category."""
+    if isinstance(error, errdefs.NotFound):
+        return 127
+    if isinstance(error, errdefs.PermissionDenied):
+        return 126
+    return 128
 
 
 def on_exited(state: ContainerState, *, exit_code: int, oom_killed: bool, now: int,

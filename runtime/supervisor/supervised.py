@@ -133,7 +133,8 @@ class Supervised:
             for pump in self.pumps:
                 pump.close()
             self.pumps = []
-            self.save(st.on_start_failed(self.state, error=str(exc), now=now_ns()))
+            self.save(st.on_start_failed(self.state, error=str(exc), now=now_ns(),
+                                         exit_code=st.start_failure_exit_code(exc)))
             raise
         finally:
             for fd in close_after + [devnull]:

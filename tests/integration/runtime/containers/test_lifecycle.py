@@ -170,3 +170,14 @@ def test_renamed_container_events_carry_the_new_name(env):
     event = next(e for e in events if e["Action"] == "die")
     events.close()
     assert event["Actor"]["Attributes"]["name"] == "after"
+
+
+def test_start_of_a_missing_command_fails_clearly_and_stays_created(env):
+    m = env.manager
+    cid = env.create(["/no/such/cmd"])
+    with pytest.raises(errdefs.NotFound, match="/no/such/cmd"):
+        m.start(cid)
+    state = m.inspect(cid)["State"]
+    assert state["Status"] == "created" and "/no/such/cmd" in state["Error"]
+    assert state["ExitCode"] == 127  # Docker's "command not found"
+    m.remove(cid)
