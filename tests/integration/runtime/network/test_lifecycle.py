@@ -39,7 +39,7 @@ def test_ipv6_between_containers(net, procs, tmpdir_path):
     p2 = net.create_sandbox("b")
     net.connect("six", "b", sandbox=p2, names=["b"])
     assert e1["GlobalIPv6Address"] and e1["GlobalIPv6PrefixLen"] == 64
-    assert procs.run(p2, [BUSYBOX, "ping6", "-c", "1", "-W", "2", e1["GlobalIPv6Address"]]).returncode == 0
+    assert procs.run(p2, [BUSYBOX, "ping6", "-c", "3", "-i", "0.2", "-W", "2", e1["GlobalIPv6Address"]]).returncode == 0
     assert aaaa_inside(p2, v4["Gateway"], "a") == [e1["GlobalIPv6Address"]]
     assert net.get("six")["Containers"]["a"]["IPv6Address"] == f"{e1['GlobalIPv6Address']}/64"
 

@@ -87,7 +87,7 @@ def test_isolation_with_iptables_backend(make_manager, procs, upstream):
     net.connect("b_net", "b", sandbox=pb, names=["b"])
     pa2 = net.create_sandbox("a2")
     net.connect("a_net", "a2", sandbox=pa2, names=["a2"])
-    assert procs.run(pa2, [BUSYBOX, "ping", "-c", "1", "-W", "1", ea["IPAddress"]]).returncode == 0
+    assert procs.run(pa2, [BUSYBOX, "ping", "-c", "3", "-i", "0.2", "-W", "2", ea["IPAddress"]]).returncode == 0
     assert procs.run(pb, [BUSYBOX, "ping", "-c", "1", "-W", "1", ea["IPAddress"]]).returncode != 0
     before = len(upstream.queries)
     b_gateway = net.get("b_net")["IPAM"]["Config"][0]["Gateway"]
@@ -138,4 +138,4 @@ def test_quick_restarts_reconnect_at_once(net, procs):
     path = net.create_sandbox("c")
     again = net.connect("app", "c", sandbox=path, names=["c"])
     assert again["IPAddress"] == ep["IPAddress"]  # the address (and so the MAC) is reused
-    assert procs.run(path, [BUSYBOX, "ping", "-c", "1", "-W", "2", gateway]).returncode == 0
+    assert procs.run(path, [BUSYBOX, "ping", "-c", "3", "-i", "0.2", "-W", "2", gateway]).returncode == 0
