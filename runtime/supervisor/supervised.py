@@ -135,6 +135,12 @@ class Supervised:
             self.pumps = []
             self.save(st.on_start_failed(self.state, error=str(exc), now=now_ns(),
                                          exit_code=st.start_failure_exit_code(exc)))
+            if not restart:
+                # Waiters (`docker run` waits for next-exit, or removed with --rm) must hear
+                # of it; an AutoRemove container is removed after a failed start, as Docker does.
+                self.sup.notify_exit(self, restarting=False)
+                if self.config.get("auto_remove"):
+                    self.sup.loop.call_later(0, lambda: self.sup.remove(self, auto=True))
             raise
         finally:
             for fd in close_after + [devnull]:

@@ -181,3 +181,19 @@ def test_start_of_a_missing_command_fails_clearly_and_stays_created(env):
     assert state["Status"] == "created" and "/no/such/cmd" in state["Error"]
     assert state["ExitCode"] == 127  # Docker's "command not found"
     m.remove(cid)
+
+
+def test_failed_start_with_auto_remove_removes_and_wakes_waiters(env):
+    import threading
+    m = env.manager
+    cid = env.create(["/no/such/cmd"], HostConfig={"AutoRemove": True})
+    results = {}
+    waiter = threading.Thread(target=lambda: results.update(m.wait(cid, "removed", timeout=10)))
+    waiter.start()
+    time.sleep(0.2)  # `docker run --rm` waits before it starts
+    with pytest.raises(errdefs.NotFound):
+        m.start(cid)
+    waiter.join(15)
+    assert results["StatusCode"] == 127
+    with pytest.raises(errdefs.NotFound):
+        m.inspect(cid)
