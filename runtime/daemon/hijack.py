@@ -27,6 +27,9 @@ class ProcessIO:
     outputs: list[tuple[str, int]]
     tty: bool
     on_close: Optional[Callable[[], None]] = None
+    # Blocks until the process has exited; the connection closes only then, so a client that
+    # inspects the exec after reading EOF sees its exit code (dockerd behaves the same).
+    wait: Optional[Callable[[], object]] = None
     closed: bool = field(default=False)
 
     def close(self) -> None:
@@ -128,6 +131,11 @@ async def pump(io: ProcessIO, reader: asyncio.StreamReader, writer: asyncio.Stre
     finally:
         if stdin_task is not None:
             stdin_task.cancel()
+        if io.wait is not None:
+            try:
+                await asyncio.to_thread(io.wait)
+            except Exception:  # the exit code is the client's to ask for; closing matters more
+                pass
         io.close()
         try:
             if writer.can_write_eof():

@@ -26,6 +26,26 @@ SIGNALS_BY_NUMBER = {"1": "SIGHUP", "2": "SIGINT", "3": "SIGQUIT", "9": "SIGKILL
                      "12": "SIGUSR2", "15": "SIGTERM"}
 
 
+def host_config_defaults(host: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig as Docker's inspect shows it: the defaults filled in (clients read them, e.g.
+    docker-py's `containers.run` reads LogConfig.Type)."""
+    out = dict(host)
+    out["LogConfig"] = {"Type": "json-file", "Config": {}, **(host.get("LogConfig") or {})}
+    out["RestartPolicy"] = {"Name": "no", "MaximumRetryCount": 0, **(host.get("RestartPolicy") or {})}
+    if not out["RestartPolicy"]["Name"]:
+        out["RestartPolicy"]["Name"] = "no"
+    out.setdefault("NetworkMode", "default")
+    if not out["NetworkMode"]:
+        out["NetworkMode"] = "default"
+    for key, value in (("Binds", None), ("PortBindings", {}), ("AutoRemove", False), ("Privileged", False),
+                       ("ReadonlyRootfs", False), ("CapAdd", None), ("CapDrop", None), ("Dns", []),
+                       ("DnsOptions", []), ("DnsSearch", []), ("ExtraHosts", None), ("Memory", 0),
+                       ("NanoCpus", 0), ("CpuShares", 0), ("PidsLimit", None), ("ShmSize", 67108864),
+                       ("Runtime", "native"), ("Init", None), ("Tmpfs", None), ("Mounts", None)):
+        out.setdefault(key, value)
+    return out
+
+
 class ContainersPart:
     config: DaemonConfig
     events: EventBus
@@ -106,7 +126,9 @@ class ContainersPart:
         return self.containers.list(all=all_, filters=filters, limit=limit if limit and limit > 0 else None)
 
     def container_inspect(self, ident: str, size: bool) -> dict[str, Any]:
-        return self.containers.inspect(ident)
+        info = self.containers.inspect(ident)
+        info["HostConfig"] = host_config_defaults(info.get("HostConfig") or {})
+        return info
 
     def container_tty(self, ident: str) -> bool:
         return bool(self.containers.inspect(ident)["Config"].get("Tty"))
@@ -242,6 +264,13 @@ class ContainersPart:
     def exec_start_detached(self, exec_id: str) -> None:
         self.containers.exec_start(exec_id)
 
+    def exec_check_startable(self, exec_id: str, tty: bool) -> bool:
+        """Errors a client must get as an HTTP status (before the hijack); the exec's TTY mode."""
+        record = self.containers.exec_inspect(exec_id)  # NotFound: "No such exec instance"
+        if record["Running"] or record["ExitCode"] is not None:
+            raise errdefs.Conflict(f"exec {exec_id} has already been started")
+        return bool(record["ProcessConfig"]["tty"] or tty)
+
     def exec_start(self, exec_id: str, tty: bool):
         from runtime.daemon.hijack import ProcessIO
         record = self.containers.exec_inspect(exec_id)
@@ -254,7 +283,7 @@ class ContainersPart:
                 raise
             finally:
                 os.close(slave)
-            return ProcessIO(os.dup(master), [("stdout", master)], True)
+            return ProcessIO(os.dup(master), [("stdout", master)], True, wait=self._exec_waiter(exec_id))
         stdin_r, stdin_w = os.pipe() if record["OpenStdin"] else (None, None)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -269,7 +298,10 @@ class ContainersPart:
             for fd in (stdin_r, out_w, err_w):
                 if fd is not None:
                     os.close(fd)
-        return ProcessIO(stdin_w, [("stdout", out_r), ("stderr", err_r)], False)
+        return ProcessIO(stdin_w, [("stdout", out_r), ("stderr", err_r)], False, wait=self._exec_waiter(exec_id))
+
+    def _exec_waiter(self, exec_id: str):
+        return lambda: self.containers.exec_wait(exec_id, timeout=30)
 
     def exec_resize(self, exec_id: str, height: int, width: int) -> None:
         self.containers.exec_inspect(exec_id)

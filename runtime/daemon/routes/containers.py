@@ -190,8 +190,21 @@ def register(router: Router, services: Any) -> None:
         if body.get("Detach"):
             await call(services.exec_start_detached, ident)
             return Response(200, b"", "")
-        io = await call(services.exec_start, ident, bool(body.get("Tty")))
-        return Hijack(lambda reader, writer: pump(io, reader, writer), RAW if io.tty else MULTIPLEXED)
+        tty = await call(services.exec_check_startable, ident, bool(body.get("Tty")))
+
+        async def run(reader, writer) -> None:
+            # Start the process only once the 101 is on the wire: clients (docker-py) read the
+            # headers through a buffered reader and then the raw socket, so output sent in the
+            # same packet as the headers would be lost to them.
+            try:
+                io = await call(services.exec_start, ident, tty)
+            except errdefs.StackyardError as exc:
+                writer.write(frame("stderr", f"{exc}\n".encode()) if not tty else f"{exc}\r\n".encode())
+                await writer.drain()
+                writer.close()
+                return
+            await pump(io, reader, writer)
+        return Hijack(run, RAW if tty else MULTIPLEXED)
 
     async def exec_resize(request: Request) -> Response:
         await call(services.exec_resize, request.params["id"], request.int_arg("h", 0), request.int_arg("w", 0))
