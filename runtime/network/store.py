@@ -38,8 +38,9 @@ def load(path: str) -> dict:
 
 def save(path: str, state: dict, *, durable: bool) -> None:
     tmp = f"{path}.tmp"
+    data = json.dumps(state, separators=(",", ":"))  # one write: json.dump writes in pieces
     with open(tmp, "w") as f:
-        json.dump(state, f, separators=(",", ":"))
+        f.write(data)
         if durable:
             f.flush()
             os.fsync(f.fileno())
