@@ -134,7 +134,13 @@ class ContainersPart:
         return bool(self.containers.inspect(ident)["Config"].get("Tty"))
 
     def container_start(self, ident: str) -> None:
-        self.containers.start(ident)
+        cid = self.containers.resolve(ident)
+        stdin_fd = self._pending_stdin.pop(cid, None)
+        try:
+            self.containers.start(cid, stdin_fd=stdin_fd)
+        finally:
+            if stdin_fd is not None:
+                os.close(stdin_fd)
 
     def container_stop(self, ident: str, timeout: Optional[int]) -> None:
         self.containers.stop(ident, timeout=timeout)
@@ -220,43 +226,37 @@ class ContainersPart:
 
     # -- attach and exec -------------------------------------------------------------------
     def container_attach(self, ident: str, stdin: bool, stdout: bool, stderr: bool, stream: bool, logs: bool):
-        """Output of the container from now on (and its past output with `logs`), until it stops."""
+        """The container's past output (`logs`) and its live output (`stream`, through the
+        supervisor, which tees it into our pipes until the container exits). With `stdin` on a
+        container not yet started, a pipe is kept and handed to the supervisor at start, which
+        is how `docker run -i` feeds a container."""
         from runtime.daemon.hijack import ProcessIO
         cid = self.containers.resolve(ident)
         tty = self.container_tty(cid)
         wanted = [s for s, on in (("stdout", stdout), ("stderr", stderr)) if on]
         pipes = {name: os.pipe() for name in wanted}
-        since = None if logs else time.time_ns()
+        try:
+            if logs:
+                for name, data in self.containers.logs(cid, follow=False, stdout=stdout, stderr=stderr):
+                    os.write(pipes[name][1], data)  # small: attach --logs is for recent output
+            if stream and pipes:
+                self.containers.attach(cid, stdout_fd=pipes["stdout"][1] if stdout else None,
+                                       stderr_fd=pipes["stderr"][1] if stderr else None)
+        finally:
+            for _, write_end in pipes.values():
+                os.close(write_end)  # the supervisor holds its own copies while it tees
+        stdin_w = None
+        if stdin and self.containers.inspect(cid)["State"]["Status"] == "created":
+            stdin_r, stdin_w = os.pipe()
+            previous = self._pending_stdin.pop(cid, None)
+            if previous is not None:
+                os.close(previous)
+            self._pending_stdin[cid] = stdin_r
+        return ProcessIO(stdin_w, [(name, read_end) for name, (read_end, _) in pipes.items()], tty)
 
-        def started_or_gone() -> None:
-            # `docker run` attaches before it starts the container: follow only once it has
-            # started, or the follow would end at once on a container that is merely created.
-            while True:
-                try:
-                    if self.containers.inspect(cid)["State"]["Status"] != "created":
-                        return
-                except errdefs.NotFound:
-                    return
-                time.sleep(0.01)
-
-        def copy() -> None:
-            try:
-                if stream:
-                    started_or_gone()
-                if stream or logs:
-                    for name, data in self.containers.logs(cid, follow=stream, since=since,
-                                                           stdout=stdout, stderr=stderr):
-                        os.write(pipes[name][1], data)
-            except (OSError, errdefs.StackyardError):
-                pass
-            finally:
-                for _, write_end in pipes.values():
-                    try:
-                        os.close(write_end)
-                    except OSError:
-                        pass
-        threading.Thread(target=copy, name=f"attach-{cid[:12]}", daemon=True).start()
-        return ProcessIO(None, [(name, read_end) for name, (read_end, _) in pipes.items()], tty)
+    @cached_property
+    def _pending_stdin(self) -> dict[str, int]:
+        return {}
 
     def exec_create(self, ident: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"Id": self.containers.exec_create(ident, body)}
