@@ -197,6 +197,22 @@ class ContainerManager:
             raise errdefs.Conflict(f"container {ref} is marked for removal and cannot be started")
         self.supervisor.call("start", id=cid, fds=[stdin_fd] if stdin_fd is not None else [])
 
+    def attach(self, ref: str, *, stdout_fd: int | None = None, stderr_fd: int | None = None) -> None:
+        """Sends the container's output from now on into the given fds (write ends of pipes or
+        sockets; the same fd twice for both streams) until it exits, when the supervisor closes
+        its copies — the reader's end of stream. Call it before `start` to see everything
+        (`docker run`). A reader that falls 4 MiB behind is dropped; the log keeps it all.
+        Raises NotFound, InvalidArgument (no fd)."""
+        cid = self.resolve(ref)
+        if stdout_fd is not None and stdout_fd == stderr_fd:
+            streams, fds = ["stdout", "stderr"], [stdout_fd]
+        else:
+            pairs = [(s, fd) for s, fd in (("stdout", stdout_fd), ("stderr", stderr_fd)) if fd is not None]
+            streams, fds = [s for s, _ in pairs], [fd for _, fd in pairs]
+        if not fds:
+            raise errdefs.InvalidArgument("attach needs at least one of stdout_fd, stderr_fd")
+        self.supervisor.call("attach", id=cid, streams=streams, fds=fds)
+
     def stop(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> None:
         """Stop signal, `timeout` seconds of grace, then SIGKILL to the whole cgroup.
 
@@ -282,10 +298,17 @@ class ContainerManager:
             pass  # a supervisor that starts later reads supervise.json
 
     def wait(self, ref: str, condition: str = "not-running", *, timeout: float | None = None) -> dict:
-        """{"StatusCode": n, "Error": None|{"Message"}} once `condition` holds."""
-        cid = self.resolve(ref)
+        """{"StatusCode": n, "Error": None|{"Message"}} once `condition` holds.
+
+        Raises NotFound, InvalidArgument (condition), Unavailable (timeout)."""
         if condition not in ("not-running", "next-exit", "removed"):
             raise errdefs.InvalidArgument(f"invalid condition: {condition!r}")
+        try:
+            cid = self.resolve(ref)
+        except errdefs.NotFound:
+            if condition != "removed" or len(ref) != 64:
+                raise
+            cid = ref  # removed just now: the supervisor remembers its exit code
         state = self._state(cid)
         if condition == "not-running" and not state.is_live and state.status is not st.Status.RESTARTING:
             return {"StatusCode": state.exit_code, "Error": None}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+from typing import Callable
 
 from runtime.containers.logs import JsonFileWriter, LineSplitter
 
@@ -38,8 +39,10 @@ def ensure_fifos(run_dir: str) -> dict[str, str]:
 class Pump:
     """One readable fd feeding one log stream. `on_eof` is called once when it closes."""
 
-    def __init__(self, loop, fd: int, stream: str, writer: JsonFileWriter) -> None:
+    def __init__(self, loop, fd: int, stream: str, writer: JsonFileWriter,
+                 tee: Callable[[str, bytes], None] = lambda stream, data: None) -> None:
         self.loop = loop
+        self.tee = tee  # attached readers get the raw bytes
         self.fd = fd
         self.stream = stream
         self.writer = writer
@@ -65,6 +68,7 @@ class Pump:
         if not data:
             self.close()
             return False
+        self.tee(self.stream, data)
         for line in self.splitter.feed(data):
             self.writer.write(self.stream, line)
         return True

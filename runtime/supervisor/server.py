@@ -126,6 +126,7 @@ class Supervisor:
         self.execs: dict[str, dict] = {}
         self.exec_waiters: dict[str, list[Callable[[dict], None]]] = {}
         self.subscribers: set[Connection] = set()
+        self.removed_codes: dict[str, int] = {}  # exit codes of the last removed containers, for late waiters
         self.report: dict = {"adopted": [], "lost": [], "restarted": []}
         self.shutting_down = False
         self._log = log or (lambda text: print(f"supervisor: {text}", file=sys.stderr, flush=True))
@@ -219,6 +220,9 @@ class Supervisor:
         self.containers.pop(container.id, None)
         self.emit(container, "destroy", {})
         result = {"ok": True, "StatusCode": container.state.exit_code, "Error": None}
+        self.removed_codes[container.id] = container.state.exit_code
+        if len(self.removed_codes) > 256:
+            del self.removed_codes[next(iter(self.removed_codes))]
         if auto:
             self.store.set_aside(container.id)
         else:
@@ -335,6 +339,9 @@ class Supervisor:
         if condition not in ("not-running", "next-exit", "removed"):
             raise errdefs.InvalidArgument(f"invalid condition: {condition!r}")
         container = self.containers.get(req["id"])
+        if condition == "removed" and container is None and not self.store.exists(req["id"]):
+            # Gone already (removed while the caller was asking): its last exit code if we know it.
+            return {"StatusCode": self.removed_codes.get(req["id"], 0), "Error": None}
         if condition == "not-running" and (container is None or not (
                 container.state.is_live or container.state.status is st.Status.RESTARTING)):
             state = container.state if container else self.store.load_state(req["id"])
@@ -360,6 +367,21 @@ class Supervisor:
             container.begin_stop(0, signal.SIGKILL)
             return None
         self.remove(container)
+        return {}
+
+    def op_attach(self, conn, req, fds):
+        """Attaches the passed fds (one per requested stream, or one for all) to the container's
+        output until it exits. Works before the start, as `docker run` attaches first."""
+        streams = [s for s in req.get("streams") or ["stdout", "stderr"] if s in ("stdout", "stderr")]
+        if not fds or len(fds) not in (1, len(streams)):
+            raise errdefs.InvalidArgument("attach takes one fd, or one fd per stream")
+        container = self._load(req["id"])
+        if len(fds) == 1:
+            container.attach(fds[0], frozenset(streams))
+        else:
+            for fd, stream in zip(fds, streams):
+                container.attach(fd, frozenset({stream}))
+        fds.clear()
         return {}
 
     def op_renamed(self, conn, req, fds):

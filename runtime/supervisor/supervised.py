@@ -19,6 +19,7 @@ from runtime.containers import state as st
 from runtime.containers.logs import JsonFileWriter, LogConfig, log_path
 from runtime.containers.restart import RestartPolicy, next_backoff, restart_reason
 from runtime.containers.timefmt import format_ns, now_ns
+from runtime.supervisor.attach import Attachment
 from runtime.supervisor.pump import Pump, ensure_fifos
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -60,6 +61,7 @@ class Supervised:
         self.last_signal: int | None = None
         self.restart_after_exit = False
         self.stop_requested = False
+        self.attachments: list[Attachment] = []
         self.configure(config)
 
     def configure(self, config: dict) -> None:
@@ -109,7 +111,7 @@ class Supervised:
         for stream, path in paths.items():
             mine = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
             theirs[stream] = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-            pumps.append(Pump(self.sup.loop, mine, stream, writer))
+            pumps.append(Pump(self.sup.loop, mine, stream, writer, self._tee))
         self.pumps = pumps
         return {"stdout": theirs["stdout"], "stderr": theirs["stderr"]}, list(theirs.values())
 
@@ -135,6 +137,7 @@ class Supervised:
             self.pumps = []
             self.save(st.on_start_failed(self.state, error=str(exc), now=now_ns(),
                                          exit_code=st.start_failure_exit_code(exc)))
+            self._finish_attachments()
             if not restart:
                 # Waiters (`docker run` waits for next-exit, or removed with --rm) must hear
                 # of it; an AutoRemove container is removed after a failed start, as Docker does.
@@ -147,7 +150,7 @@ class Supervised:
                 os.close(fd)
         if tty and started.console_fd is not None:
             os.set_inheritable(started.console_fd, False)
-            self.pumps = [Pump(self.sup.loop, started.console_fd, "stdout", self._open_writer())]
+            self.pumps = [Pump(self.sup.loop, started.console_fd, "stdout", self._open_writer(), self._tee)]
         self.cgroup = started.cgroup
         self.child_pid = started.pid
         self.sup.children[started.pid] = self.on_exit
@@ -159,11 +162,28 @@ class Supervised:
         self._schedule_probe()
 
     # -- exit -----------------------------------------------------------------------------
+    def attach(self, fd: int, streams: frozenset[str]) -> None:
+        """Tees the output from now on into `fd` until the container exits (attach.py)."""
+        if self.config.get("tty"):
+            streams = frozenset({"stdout"})  # a terminal has one stream
+        self.attachments = [a for a in self.attachments if not a.closed]
+        self.attachments.append(Attachment(self.sup.loop, fd, streams))
+
+    def _tee(self, stream: str, data: bytes) -> None:
+        for attachment in self.attachments:
+            attachment.write(stream, data)
+
+    def _finish_attachments(self) -> None:
+        for attachment in self.attachments:
+            attachment.finish()
+        self.attachments = []
+
     def on_exit(self, status: int | None) -> None:
         """The init exited (status from waitpid) or, re-adopted, the init's pidfd fired (None)."""
         for pump in self.pumps:
             pump.drain()
         self.pumps = []
+        self._finish_attachments()
         if self.pidfd >= 0:
             self.sup.loop.remove_reader(self.pidfd)
             os.close(self.pidfd)
@@ -387,7 +407,7 @@ class Supervised:
         if not self.config.get("tty"):
             # The container holds its FIFOs open: reopen our read ends and keep logging.
             writer = self._open_writer()
-            self.pumps = [Pump(self.sup.loop, os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), stream, writer)
+            self.pumps = [Pump(self.sup.loop, os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), stream, writer, self._tee)
                           for stream, path in ensure_fifos(self.run_dir).items()]
         self._schedule_probe()
 
@@ -405,6 +425,9 @@ class Supervised:
         for pump in self.pumps:
             pump.close()
         self.pumps = []
+        for attachment in self.attachments:
+            attachment.close()
+        self.attachments = []
         if self.writer is not None:
             self.writer.close()
             self.writer = None
