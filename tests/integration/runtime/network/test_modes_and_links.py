@@ -41,6 +41,9 @@ def test_network_modes(net):
     net.create_network("app")
     path = net.create_sandbox("main")
     ep = net.connect("app", "main", sandbox=path, names=["main"])
+    addr = subprocess.run(["nsenter", f"--net={path}", "ip", "-o", "-4", "addr", "show", "eth0"], capture_output=True, text=True).stdout
+    routes = subprocess.run(["nsenter", f"--net={path}", "ip", "route"], capture_output=True, text=True).stdout
+    assert f"inet {ep['IPAddress']}/24 brd " in addr and f"default via {ep['Gateway']} dev eth0" in routes
     join = net.join_mode(f"container:{'main'[:3]}")
     assert (join.mode, join.netns_path, join.container_id) == ("container", path, "main")
     assert net.join_mode("host").netns_path is None
