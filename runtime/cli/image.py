@@ -8,6 +8,7 @@ for invalid input, 1 for everything else that failed. Only this module prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -41,6 +42,15 @@ def _run(verb: str, body: Callable[[], None]) -> None:
         typer.echo(f"stackyard image {verb}: {exc.filename or ''}{': ' if exc.filename else ''}"
                    f"{exc.strerror or exc}", err=True)
         raise typer.Exit(EXIT_FAILURE)
+
+
+@contextlib.contextmanager
+def _naming(path: str):
+    """Bad input read from a file: the error says which file."""
+    try:
+        yield
+    except errdefs.InvalidArgument as exc:
+        raise errdefs.InvalidArgument(f"{path}: {exc}") from None
 
 
 def _plain_progress(event: dict) -> None:
@@ -224,7 +234,7 @@ def register(app: typer.Typer) -> None:
                 image = svc.import_rootfs(sys.stdin.buffer, reference, changes=change, message=message,
                                           platform=platform)
             else:
-                with open(source, "rb") as f:
+                with open(source, "rb") as f, _naming(source):
                     image = svc.import_rootfs(f, reference, changes=change, message=message, platform=platform)
             typer.echo(image.id)
         _run("import", body)
@@ -236,7 +246,7 @@ def register(app: typer.Typer) -> None:
         def body() -> None:
             svc = _service(ctx)
             if input_:
-                with open(input_, "rb") as f:
+                with open(input_, "rb") as f, _naming(input_):
                     lines = svc.load(f)
             else:
                 if sys.stdin.isatty():

@@ -8,6 +8,7 @@ in load.py and save.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -41,10 +42,55 @@ def tmpdir(service) -> str:
     return tempfile.mkdtemp(dir=base)
 
 
+# -- undoing a failed import/load ----------------------------------------------------------------
+
+class Rollback:
+    """What one import/load stored before its image was recorded, undone if it fails.
+
+    A blob or chain snapshot that existed before is not ours to remove (another image may use
+    it), so only new ones are noted. Snapshots go first, newest first (children before
+    parents), then blobs, so nothing unreferenced stays behind."""
+
+    def __init__(self, service) -> None:
+        self.service = service
+        self.snapshots: list[str] = []
+        self.blobs: list[str] = []
+
+    def snapshot(self, key_or_name: Optional[str]) -> None:
+        if key_or_name is not None:
+            self.snapshots.append(key_or_name)
+
+    def blob(self, digest: str, existed: bool) -> None:
+        if not existed:
+            self.blobs.append(digest)
+
+    def undo(self) -> None:
+        for name in reversed(self.snapshots):
+            if self.service.snapshots.exists(name):
+                try:
+                    self.service.snapshots.remove(name)
+                except errdefs.StackyardError:
+                    pass  # something else builds on it now: it is in use, not garbage
+        for digest in self.blobs:
+            self.service.content.delete(digest)
+        self.snapshots, self.blobs = [], []
+
+
+@contextlib.contextmanager
+def rollback_on_failure(service) -> Iterator[Rollback]:
+    undo = Rollback(service)
+    try:
+        yield undo
+    except BaseException:
+        undo.undo()
+        raise
+
+
 # -- storing one layer -------------------------------------------------------------------------
 
 def store_layer(service, chunks: Iterator[bytes], compression: str, *, what: str,
-                 expected_blob: Optional[str] = None, expected_diff_id: Optional[str] = None):
+                 expected_blob: Optional[str] = None, expected_diff_id: Optional[str] = None,
+                 undo: Optional[Rollback] = None):
     """Blob (as given) into the content store and its tar into a new snapshot, in one pass.
 
     Returns (blob digest, blob size, diff id, snapshot key or None when the chain exists)."""
@@ -62,34 +108,62 @@ def store_layer(service, chunks: Iterator[bytes], compression: str, *, what: str
         writer.abort()
         raise
     try:
+        existed = service.content.exists(writer.digest)
         digest = writer.commit(expected_blob, what=what)
     except BaseException:
         service.snapshots.remove(key)
         raise
+    if undo is not None:
+        undo.snapshot(key)
+        undo.blob(digest, existed)
     return digest, writer.size, diff_id, key
 
 
+def parse_config(config_bytes: bytes, *, where: str) -> dict[str, Any]:
+    """An image config's JSON, which must be an object.
+
+    Raises:
+        errdefs.InvalidArgument: not JSON, or not an object.
+    """
+    try:
+        config = json.loads(config_bytes)
+    except ValueError as exc:
+        raise errdefs.InvalidArgument(f"{where}: image config is not JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise errdefs.InvalidArgument(f"{where}: image config is not a JSON object")
+    return config
+
+
 def record_image(service, config_bytes: bytes, manifest_body: Optional[bytes], layer_descs: list[dict],
-                  keys: list[Optional[str]], tags: list[str]) -> str:
+                  keys: list[Optional[str]], tags: list[str], undo: Optional[Rollback] = None) -> str:
     """Chain the unpacked layers, store config and manifest, record the image. Returns its id."""
-    config = json.loads(config_bytes)
+    config = parse_config(config_bytes, where="image config")
     diff_ids = mf.config_diff_ids(config, where="image config")
     chains = mf.chain_ids(diff_ids)
+    refs = [(str(parse_reference(t)), KIND_TAG) for t in tags]
+    undo = undo or Rollback(service)
     for i, key in enumerate(keys):
-        if key is not None:
-            commit_layer(service.snapshots, key, chains[i], chains[i - 1] if i else None)
-    image_id = service.content.write_blob(config_bytes, what="image config")
+        if key is not None and commit_layer(service.snapshots, key, chains[i], chains[i - 1] if i else None):
+            undo.snapshot(chains[i])
+    image_id = _write_blob(service, undo, config_bytes, "image config")
     if manifest_body is None:
         manifest_body = json.dumps({
             "schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
             "config": {"mediaType": mf.OCI_CONFIG, "digest": image_id, "size": len(config_bytes)},
             "layers": layer_descs}, separators=(",", ":")).encode()
-    manifest_digest = service.content.write_blob(manifest_body, what="manifest")
+    manifest_digest = _write_blob(service, undo, manifest_body, "manifest")
     media_type = mf.detect_media_type(manifest_body, mf.OCI_MANIFEST)
-    refs = [(str(parse_reference(t)), KIND_TAG) for t in tags]
     service._record(image_id, mf.Descriptor(media_type, manifest_digest, len(manifest_body)),
                     chains[-1], config, refs)
     return image_id
+
+
+def _write_blob(service, undo: Rollback, data: bytes, what: str) -> str:
+    from runtime.content import sha256_digest
+    existed = service.content.exists(sha256_digest(data))
+    digest = service.content.write_blob(data, what=what)
+    undo.blob(digest, existed)
+    return digest
 
 
 # -- import --------------------------------------------------------------------------------------
@@ -103,18 +177,20 @@ def import_rootfs(service, tar_stream: BinaryIO, ref: Optional[str], *, changes=
     """
     tags = [str(parse_reference(ref))] if ref else []
     want = mf.parse_platform(platform) if platform else service.platform
+    # Everything the user typed is checked before a byte is stored.
+    container_config = apply_changes({}, changes or [])
     head = tar_stream.read(CHUNK)
     if not head:
         raise errdefs.InvalidArgument("import: the tarball is empty")
     compression = detect_compression(head)
-    with service.busy():
+    with service.busy(), rollback_on_failure(service) as undo:
         blob, size, diff_id, key = store_layer(service, stream_chunks(tar_stream, head), compression,
-                                                what="import")
+                                                what="import", undo=undo)
         now = _now()
         comment = message or "Imported from -"
         config: dict[str, Any] = {
             "architecture": want.architecture, "os": want.os, "created": now, "comment": comment,
-            "config": apply_changes({}, changes or []),
+            "config": container_config,
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": now, "created_by": "", "comment": comment}],
         }
@@ -126,7 +202,7 @@ def import_rootfs(service, tar_stream: BinaryIO, ref: Optional[str], *, changes=
             key = None
         image_id = record_image(service, config_bytes, None,
                                  [{"mediaType": COMPRESSED_TYPE[compression], "digest": blob, "size": size}],
-                                 [key], tags)
+                                 [key], tags, undo)
     return service.get(image_id)
 
 

@@ -22,10 +22,15 @@ from typing import BinaryIO, Iterator, Optional
 from runtime import errdefs
 from runtime.images import manifest as mf
 from runtime.images import progress as pg
-from runtime.images.archive import CHUNK, COMPRESSED_TYPE, record_image, store_layer, stream_chunks, tmpdir
+from runtime.images.archive import (CHUNK, COMPRESSED_TYPE, Rollback, parse_config, record_image,
+                                     rollback_on_failure, store_layer, stream_chunks, tmpdir)
 from runtime.images.reference import parse_reference
-from runtime.images.stream import decompress, detect_compression
+from runtime.images.stream import DecompressError, decompress, detect_compression
 from runtime.snapshots.tarstream import TarFormatError, TarReader
+
+
+# Bound on a JSON file or small blob read whole from an archive (manifests, configs, index).
+MAX_JSON = 8 << 20
 
 
 class _Spool:
@@ -60,6 +65,9 @@ class _Spool:
             reader.drain()
         except TarFormatError as exc:
             raise errdefs.InvalidArgument(f"load: the archive is not a valid tar: {exc}") from None
+        except DecompressError as exc:
+            # A truncated or corrupt compressed archive (e.g. `load -i half.tgz`).
+            raise errdefs.InvalidArgument(f"load: the archive's compression is corrupt: {exc}") from None
 
     def path(self, name: str) -> Optional[str]:
         name = posixpath.normpath("/" + name).lstrip("/")
@@ -75,8 +83,16 @@ class _Spool:
         path = self.path(name)
         if path is None:
             raise errdefs.InvalidArgument(f"load: {what} {name!r} is missing from the archive")
+        if os.path.getsize(path) > MAX_JSON:
+            raise errdefs.InvalidArgument(f"load: {what} {name!r} is larger than {MAX_JSON} bytes")
         with open(path, "rb") as f:
             return f.read()
+
+    def read_json(self, name: str, what: str):
+        try:
+            return json.loads(self.read(name, what))
+        except ValueError as exc:
+            raise errdefs.InvalidArgument(f"load: {name} is not JSON: {exc}") from None
 
     def chunks(self, name: str, what: str) -> Iterator[bytes]:
         path = self.path(name)
@@ -103,6 +119,8 @@ def load(service, tar_stream: BinaryIO, *, progress: pg.Progress = None) -> list
     try:
         spool = _Spool(directory)
         spool.add_all(decompress(chunks, compression) if compression else chunks)
+        if spool.path("repositories") is not None:
+            _check_repositories(spool.read_json("repositories", "repositories file"))
         with service.busy():
             if spool.path("oci-layout") is not None and spool.path("index.json") is not None:
                 lines = _load_oci(service, spool)
@@ -118,6 +136,45 @@ def load(service, tar_stream: BinaryIO, *, progress: pg.Progress = None) -> list
     return lines
 
 
+# -- the archive's JSON shapes, checked before anything is stored ----------------------------------
+
+def _check_repositories(doc) -> None:
+    """Legacy `repositories`: {"name": {"tag": "<layer id>"}}. We load from manifest.json or
+    index.json, but a file that is there must not be garbage."""
+    if not isinstance(doc, dict) or not all(
+            isinstance(k, str) and isinstance(v, dict) and
+            all(isinstance(t, str) and isinstance(i, str) for t, i in v.items()) for k, v in doc.items()):
+        raise errdefs.InvalidArgument('load: repositories is not an object of {"name": {"tag": "id"}}')
+
+
+def check_docker_manifest(doc) -> list[dict]:
+    """manifest.json of `docker save`: [{"Config": str, "RepoTags": [str]|null, "Layers": [str]}].
+
+    Raises:
+        errdefs.InvalidArgument: naming the entry and the field that is wrong.
+    """
+    if not isinstance(doc, list):
+        raise errdefs.InvalidArgument("load: manifest.json is not a list")
+    for i, entry in enumerate(doc):
+        where = f"load: manifest.json entry {i}"
+        if not isinstance(entry, dict):
+            raise errdefs.InvalidArgument(f"{where} is not an object")
+        if not isinstance(entry.get("Config"), str) or not entry["Config"]:
+            raise errdefs.InvalidArgument(f"{where}: Config is not a file name")
+        layers = entry.get("Layers")
+        if not isinstance(layers, list) or not all(isinstance(n, str) and n for n in layers):
+            raise errdefs.InvalidArgument(f"{where}: Layers is not a list of file names")
+        tags = entry.get("RepoTags")
+        if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+            raise errdefs.InvalidArgument(f"{where}: RepoTags is not a list of strings")
+        for tag in tags or []:
+            try:
+                parse_reference(tag)
+            except errdefs.InvalidArgument as exc:
+                raise errdefs.InvalidArgument(f"{where}: RepoTags: {exc}") from None
+    return doc
+
+
 def _loaded_lines(service, image_id: str, tags: list[str]) -> list[str]:
     if tags:
         return [f"Loaded image: {parse_reference(t).familiar()}" for t in tags]
@@ -125,7 +182,7 @@ def _loaded_lines(service, image_id: str, tags: list[str]) -> list[str]:
 
 
 def _layers_from_spool(service, spool: _Spool, sources: list[tuple[str, Optional[mf.Descriptor]]],
-                       diff_ids: list[str]) -> tuple[list[dict], list[Optional[str]]]:
+                       diff_ids: list[str], undo: Rollback) -> tuple[list[dict], list[Optional[str]]]:
     chains = mf.chain_ids(diff_ids)
     descs: list[dict] = []
     keys: list[Optional[str]] = []
@@ -141,7 +198,7 @@ def _layers_from_spool(service, spool: _Spool, sources: list[tuple[str, Optional
                 compression = detect_compression(first)
             blob, size, diff_id, key = store_layer(
                 service, spool.chunks(name, "layer"), compression, what=what,
-                expected_blob=desc.digest if desc else None, expected_diff_id=diff_ids[i])
+                expected_blob=desc.digest if desc else None, expected_diff_id=diff_ids[i], undo=undo)
             if service.snapshots.exists(chains[i]):
                 service.snapshots.remove(key)
                 key = None
@@ -157,26 +214,25 @@ def _layers_from_spool(service, spool: _Spool, sources: list[tuple[str, Optional
 
 
 def _load_docker(service, spool: _Spool) -> list[str]:
-    try:
-        entries = json.loads(spool.read("manifest.json", "manifest"))
-    except ValueError as exc:
-        raise errdefs.InvalidArgument(f"load: manifest.json is not JSON: {exc}") from None
-    if not isinstance(entries, list):
-        raise errdefs.InvalidArgument("load: manifest.json is not a list")
-    lines: list[str] = []
+    entries = check_docker_manifest(spool.read_json("manifest.json", "manifest"))
+    # Every image's config is checked before any layer is stored.
+    configs = []
     for entry in entries:
-        config_name, layers = entry.get("Config"), entry.get("Layers")
-        if not isinstance(config_name, str) or not isinstance(layers, list):
-            raise errdefs.InvalidArgument("load: manifest.json entry without Config or Layers")
+        config_name, layers = entry["Config"], entry["Layers"]
         config_bytes = spool.read(config_name, "image config")
-        config = json.loads(config_bytes)
+        config = parse_config(config_bytes, where=f"load: {config_name}")
         diff_ids = mf.config_diff_ids(config, where=f"load: {config_name}")
         if len(diff_ids) != len(layers):
             raise errdefs.InvalidArgument(f"load: {config_name} lists {len(diff_ids)} diff ids but "
                                           f"manifest.json {len(layers)} layers")
-        descs, keys = _layers_from_spool(service, spool, [(n, None) for n in layers], diff_ids)
-        tags = [t for t in entry.get("RepoTags") or [] if isinstance(t, str)]
-        image_id = record_image(service, config_bytes, None, descs, keys, tags)
+        configs.append((config_bytes, diff_ids))
+    lines: list[str] = []
+    for entry, (config_bytes, diff_ids) in zip(entries, configs):
+        tags = list(entry.get("RepoTags") or [])
+        with rollback_on_failure(service) as undo:
+            descs, keys = _layers_from_spool(service, spool, [(n, None) for n in entry["Layers"]],
+                                             diff_ids, undo)
+            image_id = record_image(service, config_bytes, None, descs, keys, tags, undo)
         lines += _loaded_lines(service, image_id, tags)
     return lines
 
@@ -217,11 +273,13 @@ def _load_oci(service, spool: _Spool) -> list[str]:
             if not isinstance(parsed, mf.Manifest):
                 raise errdefs.Unsupported(f"load: nested index {chosen.digest}")
         config_bytes = _verified_blob(spool, parsed.config, "image config")
-        diff_ids = mf.config_diff_ids(json.loads(config_bytes), where=f"load: {parsed.config.digest}")
+        where = f"load: {parsed.config.digest}"
+        diff_ids = mf.config_diff_ids(parse_config(config_bytes, where=where), where=where)
         if len(diff_ids) != len(parsed.layers):
             raise errdefs.InvalidArgument(f"load: {desc.digest}: layer count differs from the config's diff ids")
-        _, keys = _layers_from_spool(service, spool, [(blob_name(l.digest), l) for l in parsed.layers],
-                                     diff_ids)
-        image_id = record_image(service, config_bytes, body, [], keys, tags)
+        with rollback_on_failure(service) as undo:
+            _, keys = _layers_from_spool(service, spool, [(blob_name(l.digest), l) for l in parsed.layers],
+                                         diff_ids, undo)
+            image_id = record_image(service, config_bytes, body, [], keys, tags, undo)
         lines += _loaded_lines(service, image_id, tags)
     return lines
