@@ -213,6 +213,13 @@ class ContainerManager:
             raise errdefs.InvalidArgument("attach needs at least one of stdout_fd, stderr_fd")
         self.supervisor.call("attach", id=cid, streams=streams, fds=fds)
 
+    def resize(self, ref: str, *, height: int, width: int) -> None:
+        """Sets the terminal size of a running TTY container. Raises NotFound, Conflict."""
+        cid = self.resolve(ref)
+        if not self._state(cid).is_live:
+            raise errdefs.Conflict(f"Container {cid} is not running")
+        self.supervisor.call("resize", id=cid, height=height, width=width)
+
     def stop(self, ref: str, *, timeout: int | None = None, signal: str | None = None) -> None:
         """Stop signal, `timeout` seconds of grace, then SIGKILL to the whole cgroup.
 

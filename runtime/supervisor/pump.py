@@ -86,3 +86,60 @@ class Pump:
             self.fd = -1
         for line in self.splitter.flush():
             self.writer.write(self.stream, line)
+
+
+class InputPump:
+    """Client stdin → the pty master of a TTY container (`docker run -it`).
+
+    Without a TTY the client's fd is the container's stdin directly; with one, the executor
+    dup2s the pty slave over stdin, so keystrokes have to go through the master we hold.
+    Input is small: a short backlog is kept while the terminal is full, then dropped.
+    """
+
+    MAX_BACKLOG = 1 << 20
+
+    def __init__(self, loop, source: int, target: int) -> None:
+        self.loop = loop
+        self.source = source
+        self.target = target
+        self.backlog = bytearray()
+        os.set_blocking(source, False)
+        loop.add_reader(source, self._on_input)
+
+    def _on_input(self) -> None:
+        try:
+            data = os.read(self.source, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        if len(self.backlog) + len(data) <= self.MAX_BACKLOG:
+            self.backlog += data
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.target < 0:
+            return
+        try:
+            sent = os.write(self.target, self.backlog) if self.backlog else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the terminal is gone
+            self.backlog.clear()
+            sent = 0
+        del self.backlog[:sent]
+        if self.backlog:
+            self.loop.add_writer(self.target, self._flush)
+        else:
+            self.loop.remove_writer(self.target)
+
+    def close(self) -> None:
+        if self.source >= 0:
+            self.loop.remove_reader(self.source)
+            os.close(self.source)
+            self.source = -1
+        if self.target >= 0 and not self.backlog:
+            self.loop.remove_writer(self.target)

@@ -384,6 +384,10 @@ class Supervisor:
         fds.clear()
         return {}
 
+    def op_resize(self, conn, req, fds):
+        self._get(req["id"]).resize(int(req["height"]), int(req["width"]))
+        return {}
+
     def op_renamed(self, conn, req, fds):
         """The manager renamed the container: events carry the new name from now on."""
         container = self.containers.get(req["id"])

@@ -9,7 +9,10 @@ truth from disk.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
+import struct
+import termios
 import signal
 import time
 
@@ -20,7 +23,7 @@ from runtime.containers.logs import JsonFileWriter, LogConfig, log_path
 from runtime.containers.restart import RestartPolicy, next_backoff, restart_reason
 from runtime.containers.timefmt import format_ns, now_ns
 from runtime.supervisor.attach import Attachment
-from runtime.supervisor.pump import Pump, ensure_fifos
+from runtime.supervisor.pump import InputPump, Pump, ensure_fifos
 
 DEFAULT_STOP_TIMEOUT = 10
 
@@ -62,6 +65,8 @@ class Supervised:
         self.restart_after_exit = False
         self.stop_requested = False
         self.attachments: list[Attachment] = []
+        self.console_fd = -1        # the pty master of a TTY container (owned by its Pump)
+        self.input: InputPump | None = None
         self.configure(config)
 
     def configure(self, config: dict) -> None:
@@ -150,7 +155,11 @@ class Supervised:
                 os.close(fd)
         if tty and started.console_fd is not None:
             os.set_inheritable(started.console_fd, False)
+            self.console_fd = started.console_fd
             self.pumps = [Pump(self.sup.loop, started.console_fd, "stdout", self._open_writer(), self._tee)]
+            if stdin_fd is not None:
+                # The executor gave the container the pty slave as stdin: feed the master.
+                self.input = InputPump(self.sup.loop, os.dup(stdin_fd), started.console_fd)
         self.cgroup = started.cgroup
         self.child_pid = started.pid
         self.sup.children[started.pid] = self.on_exit
@@ -178,8 +187,21 @@ class Supervised:
             attachment.finish()
         self.attachments = []
 
+    def resize(self, height: int, width: int) -> None:
+        """The terminal size of a TTY container (TIOCSWINSZ on the master; SIGWINCH follows)."""
+        if self.console_fd < 0 or self.cgroup is None:
+            raise errdefs.Conflict(f"container {self.id} has no terminal (not running with Tty)")
+        fcntl.ioctl(self.console_fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def _close_input(self) -> None:
+        if self.input is not None:
+            self.input.close()
+            self.input = None
+        self.console_fd = -1
+
     def on_exit(self, status: int | None) -> None:
         """The init exited (status from waitpid) or, re-adopted, the init's pidfd fired (None)."""
+        self._close_input()  # before the pumps close the master it writes to
         for pump in self.pumps:
             pump.drain()
         self.pumps = []
@@ -422,6 +444,7 @@ class Supervised:
         """Drops every timer and fd (before the record is removed)."""
         self._cancel(("kill_timer", "restart_timer", "health_timer"))
         self._stop_probe()
+        self._close_input()
         for pump in self.pumps:
             pump.close()
         self.pumps = []

@@ -50,3 +50,33 @@ def test_attach_needs_an_fd(env):
     cid = env.create(["true"])
     with pytest.raises(errdefs.InvalidArgument):
         env.manager.attach(cid)
+
+
+def test_tty_container_reads_stdin_through_the_pty_and_resizes(env):
+    m = env.manager
+    cid = env.create(["sh", "-c", "read line; echo got:$line; stty size; read again; stty size"],
+                     Tty=True, OpenStdin=True)
+    stdin_r, stdin_w = os.pipe()
+    out_r, out_w = os.pipe()
+    m.attach(cid, stdout_fd=out_w)
+    os.close(out_w)
+    got = []
+    reader = threading.Thread(target=read_all, args=(out_r, got))
+    reader.start()
+    try:
+        m.start(cid, stdin_fd=stdin_r)
+    finally:
+        os.close(stdin_r)
+    m.resize(cid, height=40, width=100)
+    os.write(stdin_w, b"hello\n")
+    import time
+    time.sleep(0.3)
+    m.resize(cid, height=50, width=132)
+    os.write(stdin_w, b"more\n")
+    assert m.wait(cid, timeout=10)["StatusCode"] == 0
+    os.close(stdin_w)
+    reader.join(10)
+    text = b"".join(got)
+    assert b"got:hello" in text and b"40 100" in text and b"50 132" in text
+    with pytest.raises(errdefs.Conflict):
+        m.resize(cid, height=1, width=1)
