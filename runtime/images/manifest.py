@@ -209,6 +209,19 @@ def host_platform() -> Platform:
     return normalize_platform("linux", machine, variant)
 
 
+def config_platform_mismatch(want: Platform, config: dict[str, Any]) -> Optional[Platform]:
+    """The config's platform when it cannot run as `want` (a `--platform` the image does not
+    have), else None. A config naming no os/architecture is not judged."""
+    os_name, arch = config.get("os"), config.get("architecture")
+    if not isinstance(os_name, str) or not isinstance(arch, str) or not os_name or not arch:
+        return None
+    variant = config.get("variant")
+    raw = {"os": os_name, "architecture": arch, "variant": variant if isinstance(variant, str) else ""}
+    if _matches(want, raw):
+        return None
+    return normalize_platform(os_name, arch, raw["variant"])
+
+
 def _matches(want: Platform, raw: Optional[dict[str, Any]]) -> bool:
     if not raw:
         return False

@@ -73,8 +73,11 @@ class Puller:
             self.content.write_blob(body, desc_digest, what=f"{ref} manifest {desc_digest}", locked=True)
         return body
 
-    def resolve(self, ref: Reference, platform: mf.Platform) -> Resolved:
-        """Steps 1–2. Raises errdefs.NotFound / Unsupported / InvalidArgument / registry errors."""
+    def resolve(self, ref: Reference, platform: mf.Platform, *, strict_platform: bool = False) -> Resolved:
+        """Steps 1–2. Raises errdefs.NotFound / Unsupported / InvalidArgument / registry errors.
+
+        `strict_platform` (the user asked for `--platform`): an image whose config is for
+        another platform is refused, as Docker does, even when it is a single manifest."""
         where = str(ref.familiar())
         top = self.client.resolve(ref.domain, ref.repository, ref.reference, mf.ACCEPT)
         body = self._manifest_bytes(ref, top.digest, top.media_type)
@@ -94,6 +97,10 @@ class Puller:
             raise errdefs.InvalidArgument(f"{where}: image config {parsed.config.digest} is not JSON: {exc}") from None
         if not isinstance(config, dict):
             raise errdefs.InvalidArgument(f"{where}: image config {parsed.config.digest} is not an object")
+        actual = mf.config_platform_mismatch(platform, config) if strict_platform else None
+        if actual is not None:
+            raise errdefs.NotFound(f"image with reference {where} was found but does not match the "
+                                   f"specified platform: wanted {platform}, actual: {actual}")
         diff_ids = mf.config_diff_ids(config, where=where)
         if len(diff_ids) != len(parsed.layers):
             raise errdefs.InvalidArgument(f"{where}: manifest has {len(parsed.layers)} layers but the "

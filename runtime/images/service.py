@@ -234,7 +234,7 @@ class ImageService:
         pg.emit(progress, pg.status(f"Pulling from {parsed.path}", tag_or_digest))
         puller = Puller(self.content, self.snapshots, self.registry, progress=progress)
         with self.busy():
-            resolved = puller.resolve(parsed, want)
+            resolved = puller.resolve(parsed, want, strict_platform=platform is not None)
             chain_id = puller.fetch_layers(parsed, resolved)
             image_id = resolved.manifest.config.digest
             before = self.records.lookup_ref(str(parsed) if not parsed.digest

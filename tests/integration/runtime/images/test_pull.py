@@ -171,6 +171,19 @@ def test_multi_platform_index_picks_the_platform(service, registry, tmp_path):
         service.pull(ref, platform="linux/s390x")
 
 
+def test_platform_flag_refuses_a_single_manifest_image_of_another_platform(service, registry, tmp_path):
+    repo = _repo("single")
+    push_layout_image(tmp_path, registry.address, repo, "v1", [layer_tar([Entry("f", data=b"x")])], arch="amd64")
+    ref = f"{registry.address}/{repo}:v1"
+    with pytest.raises(errdefs.NotFound) as caught:
+        service.pull(ref, platform="linux/s390x")
+    assert str(caught.value) == (f"image with reference {ref} was found but does not match the specified "
+                                 "platform: wanted linux/s390x, actual: linux/amd64")
+    assert service.list() == [] and service.snapshots.list() == []
+    # The matching platform, or none given (the host's, as Docker pulls), still works.
+    assert service.pull(ref, platform="linux/amd64").config["architecture"] == "amd64"
+
+
 def test_corrupted_blob_is_a_digest_error_naming_the_layer(service, registry, tmp_path):
     repo = _repo("corrupt")
     layer = layer_tar([Entry("big", data=os.urandom(200_000))])

@@ -98,3 +98,16 @@ def test_chain_ids():
 def test_parse_platform_refuses_garbage():
     with pytest.raises(errdefs.InvalidArgument):
         m.parse_platform("linux//v7")
+
+
+@pytest.mark.parametrize("want, config, actual", [
+    ("linux/s390x", {"os": "linux", "architecture": "amd64"}, "linux/amd64"),
+    ("linux/arm/v6", {"os": "linux", "architecture": "arm", "variant": "v7"}, "linux/arm/v7"),
+    ("linux/amd64", {"os": "linux", "architecture": "amd64"}, None),
+    ("linux/arm64", {"os": "linux", "architecture": "arm64", "variant": "v8"}, None),
+    ("linux/arm/v7", {"os": "linux", "architecture": "arm"}, None),
+    ("linux/amd64", {"rootfs": {}}, None),  # a config naming no platform is not judged
+])
+def test_config_platform_mismatch(want, config, actual):
+    got = m.config_platform_mismatch(m.parse_platform(want), config)
+    assert (str(got) if got else None) == actual
