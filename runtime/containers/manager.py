@@ -230,9 +230,8 @@ class ContainerManager:
         if not state.is_live and state.status is not st.Status.RESTARTING:
             raise errdefs.NotModified(f"container {ref} is not running")
         # The socket wait covers the grace period plus the kill; None (-1: no kill) waits forever.
-        wait = None if timeout is None or timeout < 0 else timeout + 30
-        if timeout is None:
-            wait = DEFAULT_STOP_TIMEOUT * 6 + 30
+        grace = timeout if timeout is not None else self.store.load_supervise(cid).get("stop_timeout", DEFAULT_STOP_TIMEOUT)
+        wait = None if grace is None or grace < 0 else grace + 30
         reply = self.supervisor.call("stop", id=cid, grace=timeout, signal=signal, timeout=wait)
         if not reply.get("was_running", True):
             raise errdefs.NotModified(f"container {ref} is not running")
