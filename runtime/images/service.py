@@ -80,19 +80,25 @@ def now_rfc3339() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _default_registry():
+def _default_registry(config=None):
     from runtime.registry import RegistryClient, RegistryConfig
-    return RegistryClient(RegistryConfig())
+    return RegistryClient(config or RegistryConfig())
 
 
 class ImageService:
-    def __init__(self, root: str, registry=None, platform: Optional[str] = None) -> None:
+    def __init__(self, root: str, registry=None, platform: Optional[str] = None, *,
+                 registry_config=None) -> None:
+        """`registry`: a RegistryClient the caller owns (and closes). Without one, the service
+        makes its own from `registry_config` (default settings if None) on first use, and
+        `close()` closes it."""
         self.root = root
         os.makedirs(root, exist_ok=True)
         self.content = ContentStore(os.path.join(root, "content"))
         self.snapshots = Snapshotter(os.path.join(root, "overlay"))
         self.records = ImageRecords(os.path.join(root, "images.db"))
         self._registry = registry
+        self._registry_config = registry_config
+        self._owns_registry = False
         self._registry_lock = threading.Lock()
         self._busy = 0          # pulls/loads in flight: blob sweeps wait for none (see gc)
         self._busy_lock = threading.Lock()
@@ -105,10 +111,16 @@ class ImageService:
     def registry(self):
         with self._registry_lock:
             if self._registry is None:
-                self._registry = _default_registry()
+                self._registry = _default_registry(self._registry_config)
+                self._owns_registry = True
             return self._registry
 
     def close(self) -> None:
+        with self._registry_lock:
+            # Only what we made: a client passed in may be shared (the daemon's).
+            if self._owns_registry and self._registry is not None:
+                self._registry.close()
+                self._registry, self._owns_registry = None, False
         self.records.db.close()
         self.snapshots.db.close()
 

@@ -1,6 +1,7 @@
 """Pull against a real registry (Debian docker-registry): merged views, platform selection,
 shared layers, request counting, corrupted and cut blobs, refused manifests."""
 
+import gc
 import json
 import os
 import shutil
@@ -9,9 +10,13 @@ import uuid
 import pytest
 
 from runtime import errdefs
+from runtime.images import ImageService
+from runtime.images import manifest as mf
+from runtime.registry import RegistryClient
 from tests.integration.runtime.images.conftest import mounted_view, push_layout_image
 from tests.integration.runtime.images.layouts import Entry, Layout, layer_tar, skopeo_push
 from tests.integration.runtime.registry.faultproxy import FaultProxy
+from tests.integration.runtime.registry.helpers import client_config
 
 pytestmark = pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo (Debian skopeo)")
 
@@ -182,6 +187,41 @@ def test_platform_flag_refuses_a_single_manifest_image_of_another_platform(servi
     assert service.list() == [] and service.snapshots.list() == []
     # The matching platform, or none given (the host's, as Docker pulls), still works.
     assert service.pull(ref, platform="linux/amd64").config["architecture"] == "amd64"
+
+
+def _open_sockets() -> int:
+    gc.collect()  # sockets other tests dropped are closed now, not in the middle of ours
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass  # the directory's own fd, gone once listed
+    return count
+
+
+def test_close_closes_the_registry_client_the_service_made_not_one_passed_in(registry, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root (layer unpacking)")
+    repo = _repo("close")
+    push_layout_image(tmp_path, registry.address, repo, "v1", [layer_tar([Entry("f", data=b"x")])])
+    ref = f"{registry.address}/{repo}:v1"
+    before = _open_sockets()
+    own = ImageService(str(tmp_path / "own"), registry_config=client_config(tmp_path))
+    own.pull(ref)
+    assert _open_sockets() > before  # the pool keeps its connection to the registry
+    own.close()
+    assert _open_sockets() == before
+    shared = RegistryClient(client_config(tmp_path))
+    try:
+        svc = ImageService(str(tmp_path / "shared"), shared)
+        svc.pull(ref)
+        svc.close()
+        # Still the caller's to use (and close).
+        assert shared.resolve(registry.address, repo, "v1", mf.ACCEPT).digest.startswith("sha256:")
+    finally:
+        shared.close()
+    assert _open_sockets() == before
 
 
 def test_corrupted_blob_is_a_digest_error_naming_the_layer(service, registry, tmp_path):
