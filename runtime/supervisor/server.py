@@ -26,6 +26,7 @@ What a supervisor crash loses (the daemon restarting loses nothing: it holds no 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -38,79 +39,12 @@ from runtime.containers import state as st
 from runtime.containers.restart import boot_restart_reason
 from runtime.containers.store import ContainerStore, write_json_atomic
 from runtime.containers.timefmt import now_ns
+from runtime.supervisor.connection import Connection
 from runtime.supervisor.loop import Loop
-from runtime.supervisor.protocol import MAX_LINE, encode, error_reply, recv_with_fds
-from runtime.supervisor.supervised import DEFAULT_STOP_TIMEOUT, Supervised, signal_number
+from runtime.supervisor.protocol import error_reply
+from runtime.supervisor.supervised import DEFAULT_STOP_TIMEOUT, Supervised, exit_code_of, signal_number
 
 PR_SET_CHILD_SUBREAPER = 36
-MAX_SUBSCRIBER_BACKLOG = 4 * 1024 * 1024  # bytes queued to a slow event reader before we drop it
-
-
-class Connection:
-    def __init__(self, server: "Supervisor", sock: socket.socket) -> None:
-        self.server = server
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.inbuf = b""
-        self.outbuf = b""
-        self.fds: list[int] = []
-        self.closed = False
-        sock.setblocking(False)
-        server.loop.add_reader(self.fd, self.on_readable)
-
-    def on_readable(self) -> None:
-        try:
-            data, fds = recv_with_fds(self.sock)
-        except BlockingIOError:
-            return
-        except OSError:
-            data, fds = b"", []
-        self.fds.extend(fds)
-        if not data:
-            self.close()
-            return
-        self.inbuf += data
-        if len(self.inbuf) > MAX_LINE:
-            self.send(error_reply("InvalidArgument", "request too large"))
-            self.close()
-            return
-        while b"\n" in self.inbuf and not self.closed:
-            line, self.inbuf = self.inbuf.split(b"\n", 1)
-            fds, self.fds = self.fds, []
-            self.server.dispatch(self, line, fds)
-
-    def send(self, message: dict) -> None:
-        if self.closed:
-            return
-        self.outbuf += encode(message)
-        self.flush()
-
-    def flush(self) -> None:
-        try:
-            while self.outbuf:
-                sent = self.sock.send(self.outbuf)
-                self.outbuf = self.outbuf[sent:]
-        except BlockingIOError:
-            if len(self.outbuf) > MAX_SUBSCRIBER_BACKLOG:
-                self.close()  # never let a slow reader make us buffer without bound
-                return
-            self.server.loop.add_writer(self.fd, self.flush)
-            return
-        except OSError:
-            self.close()
-            return
-        self.server.loop.remove_writer(self.fd)
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.server.loop.remove_reader(self.fd)
-        self.server.loop.remove_writer(self.fd)
-        self.server.subscribers.discard(self)
-        for fd in self.fds:
-            os.close(fd)
-        self.sock.close()
 
 
 class Supervisor:
@@ -245,7 +179,7 @@ class Supervisor:
 
     # -- requests ---------------------------------------------------------------------------
     def dispatch(self, conn: Connection, line: bytes, fds: list[int]) -> None:
-        import json
+        """Runs one request; a handler that returns None answers later (stop, wait, exec_wait)."""
         try:
             request = json.loads(line)
             handler = getattr(self, f"op_{request.get('op', '')}", None)
@@ -446,7 +380,6 @@ class Supervisor:
         return {"pid": pid}
 
     def _exec_exited(self, container: Supervised, exec_id: str, status: int) -> None:
-        from runtime.supervisor.supervised import exit_code_of
         record = self.execs[exec_id]
         record.update(running=False, exit_code=exit_code_of(status))
         container.emit("exec_die", execID=exec_id, exitCode=str(record["exit_code"]))
