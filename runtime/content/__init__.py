@@ -113,9 +113,11 @@ class Ingest:
         if actual != self.digest:
             self.abort(keep=False)
             raise errdefs.InvalidArgument(f"{name}: digest mismatch: expected {self.digest}, got {actual}")
-        os.fsync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
+        try:
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)
+            self._fd = -1
         target = self.store.path(self.digest)
         os.rename(self.path, target)
         _fsync_dir(os.path.dirname(target))

@@ -239,32 +239,37 @@ class Puller:
 
         chunks = prefetch(source())
         try:
-            key, _ = unpack_layer(self.snapshots, chunks, compression=compression, what=what,
-                                  expected_diff_id=diff_id)
-        except errdefs.InvalidArgument as exc:
-            # A corrupt blob usually shows first as bad gzip or tar: finish reading it so the
-            # error names the real cause (digest mismatch) and nothing unverified is kept.
             try:
-                for _ in chunks:
-                    pass
+                key, _ = unpack_layer(self.snapshots, chunks, compression=compression, what=what,
+                                      expected_diff_id=diff_id)
+            except errdefs.InvalidArgument as exc:
+                # A corrupt blob usually shows first as bad gzip or tar: finish reading it so the
+                # error names the real cause (digest mismatch) and nothing unverified is kept.
+                try:
+                    for _ in chunks:
+                        pass
+                    ingest.commit(what=what)
+                except errdefs.InvalidArgument as digest_error:
+                    raise digest_error from None
+                except Exception:
+                    # The rest could not be read or stored (registry gone, disk full): the
+                    # layer's own error is what failed this pull.
+                    raise exc from None
+                self.content.delete(layer.digest)  # verified, but not a layer we can use
+                raise
+            except BaseException:
+                chunks.close()
+                raise
+            self._emit(pg.status("Verifying Checksum", ident))
+            try:
                 ingest.commit(what=what)
-            except errdefs.InvalidArgument as digest_error:
-                raise digest_error from None
-            except errdefs.StackyardError:
-                ingest.abort(keep=True)
-                raise exc from None
-            self.content.delete(layer.digest)  # verified, but not a layer we can use
-            raise
-        except BaseException:
-            chunks.close()
-            ingest.abort(keep=True)  # resumable next time
-            raise
-        self._emit(pg.status("Verifying Checksum", ident))
-        try:
-            ingest.commit(what=what)
-        except BaseException:
-            self.snapshots.remove(key)
-            raise
+            except BaseException:
+                self.snapshots.remove(key)
+                raise
+        finally:
+            # Whatever happened, the ingest's fd is closed; its partial data stays for a resumed
+            # pull (a failed digest check has already removed it; after commit this does nothing).
+            ingest.abort(keep=True)
         self.downloaded += 1
         self._emit(pg.status("Download complete", ident))
         self._emit(pg.detail("Extracting", ident, layer.size, layer.size))

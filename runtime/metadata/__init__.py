@@ -12,7 +12,12 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from typing import Any, Iterator
+
+
+class _Connection(sqlite3.Connection):
+    """A connection `close()` can find again (the built-in type takes no weak references)."""
 
 
 class Database:
@@ -20,6 +25,11 @@ class Database:
         self.path = path
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self._local = threading.local()
+        # Every thread's connection, so that close() closes those of worker threads too (a
+        # failed pull's traceback can keep a dead worker's connection alive). Weak: a thread
+        # that ends normally drops its own.
+        self._conns: "weakref.WeakSet[_Connection]" = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
         with self.transaction() as db:
             for statement in schema.split(";"):
                 if statement.strip():
@@ -27,14 +37,18 @@ class Database:
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or conn not in self._conns:
+            # check_same_thread=False only so close() may close it from another thread; each
+            # thread still uses its own connection only.
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=True)
+                                   check_same_thread=False, factory=_Connection)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
+            with self._conns_lock:
+                self._conns.add(conn)
         return conn
 
     @contextlib.contextmanager
@@ -53,7 +67,10 @@ class Database:
         return self._connect().execute(sql, args).fetchall()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection (a later use opens a new one)."""
+        with self._conns_lock:
+            conns = list(self._conns)
+            self._conns = weakref.WeakSet()
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local.conn = None

@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -222,6 +223,53 @@ def test_close_closes_the_registry_client_the_service_made_not_one_passed_in(reg
     finally:
         shared.close()
     assert _open_sockets() == before
+
+
+def _open_ingest_fds() -> list[str]:
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except FileNotFoundError:
+            continue
+        if "/content/ingest/" in target:
+            out.append(target)
+    return out
+
+
+def test_disk_full_while_draining_a_bad_layer_closes_the_ingest(registry, tmp_path):
+    """The layer fails to unpack (bad gzip header); reading the rest to check its digest then
+    hits ENOSPC in the download thread (the root is a 4 MiB tmpfs). The pull fails naming the
+    layer, and no ingest file stays open."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (tmpfs mount, layer unpacking)")
+    # A gzip header, then a deflate block of the reserved type 3: refused at the first byte.
+    blob = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\x07" + os.urandom(12 << 20)
+    layout = Layout(str(tmp_path / "layout"))
+    desc = layout.image([], raw_layers=[(blob, "sha256:" + "2" * 64)])
+    layout.tag(desc, "v1")
+    repo = _repo("enospc")
+    skopeo_push(layout.path, "v1", registry.address, repo)
+    layer_digest = layout.blob(blob)
+    root = tmp_path / "small"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "sytest-small", str(root)], check=True)
+    try:
+        client = RegistryClient(client_config(tmp_path))
+        svc = ImageService(str(root / "images"), client)
+        try:
+            with pytest.raises(errdefs.InvalidArgument, match=f"layer {layer_digest}"):
+                svc.pull(f"{registry.address}/{repo}:v1")
+            assert _open_ingest_fds() == []
+            assert svc.snapshots.list() == [] and svc.list() == []
+        finally:
+            svc.close()
+            client.close()
+    finally:
+        # Busy means something here still holds a file on it: detach it anyway, then fail.
+        if subprocess.run(["umount", str(root)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(root)], check=True)
+            pytest.fail("a file on the image root was still open after ImageService.close()")
 
 
 def test_corrupted_blob_is_a_digest_error_naming_the_layer(service, registry, tmp_path):
