@@ -57,6 +57,7 @@ class ContainerManager:
             except errdefs.StackyardError:
                 record = {}
             self._release(cid)
+            self._forget_execs(cid)
             for name in record.get("AnonymousVolumes", []):
                 try:
                     self.volumes.remove(name)
@@ -276,6 +277,7 @@ class ContainerManager:
 
     def finish_removal(self, cid: str, record: dict, *, volumes: bool) -> None:
         self._release(cid)
+        self._forget_execs(cid)
         self.store.delete(cid)
         if volumes:
             for name in record.get("AnonymousVolumes", []):
@@ -409,6 +411,13 @@ class ContainerManager:
         return (message["event"] for message in messages)
 
     # -- exec -----------------------------------------------------------------------------
+    def _forget_execs(self, cid: str) -> None:
+        for exec_id in self._exec_ids(cid):
+            try:
+                os.unlink(os.path.join(self.exec_dir, f"{exec_id}.json"))
+            except FileNotFoundError:
+                pass
+
     def _exec_ids(self, cid: str) -> list[str]:
         out = []
         for name in os.listdir(self.exec_dir):

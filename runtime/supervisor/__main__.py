@@ -7,6 +7,7 @@ tests. Runs until SIGTERM/SIGINT, which leave the containers running.
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def main() -> None:
@@ -14,6 +15,10 @@ def main() -> None:
     parser.add_argument("--root", default="/var/lib/stackyard")
     parser.add_argument("--run-root", default="/run/stackyard")
     args = parser.parse_args()
+    # Hold no directory of whoever started us (a mount point could not be unmounted), and
+    # create files private by default.
+    os.chdir("/")
+    os.umask(0o077)
     from runtime.executor.native import NativeExecutor
     from runtime.supervisor.server import Supervisor
     Supervisor(args.root, args.run_root, NativeExecutor()).serve()

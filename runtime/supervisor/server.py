@@ -26,6 +26,7 @@ What a supervisor crash loses (the daemon restarting loses nothing: it holds no 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import signal
@@ -79,6 +80,7 @@ class Supervisor:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise errdefs.Internal(f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(ctypes.get_errno())}")
+        self._lock()
         self.loop.add_signal_handler(signal.SIGCHLD, self.reap)
         self.loop.add_signal_handler(signal.SIGTERM, self.shutdown)
         self.loop.add_signal_handler(signal.SIGINT, self.shutdown)
@@ -98,6 +100,16 @@ class Supervisor:
         self.reap()  # a child may have exited before the handler was installed
         self.loop.run()
         self.listener.close()
+
+    def _lock(self) -> None:
+        """One supervisor per run root: two would adopt, and kill, each other's containers."""
+        fd = os.open(os.path.join(self.run_root, "supervisor.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise errdefs.FailedPrecondition(f"another supervisor holds {self.run_root}/supervisor.lock") from None
+        self._lock_fd = fd  # held (and released by the kernel) for the life of the process
 
     def shutdown(self) -> None:
         """Leaves the containers running (they are re-adopted by the next supervisor)."""
@@ -155,6 +167,8 @@ class Supervisor:
         self.emit(container, "destroy", {})
         result = {"ok": True, "StatusCode": container.state.exit_code, "Error": None}
         self.removed_codes[container.id] = container.state.exit_code
+        for exec_id in [e for e, r in self.execs.items() if r["container"] == container.id and not r["running"]]:
+            del self.execs[exec_id]
         if len(self.removed_codes) > 256:
             del self.removed_codes[next(iter(self.removed_codes))]
         if auto:

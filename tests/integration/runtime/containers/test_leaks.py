@@ -21,11 +21,13 @@ def test_cycles_leave_no_fd_cgroup_file_or_process_behind(env):
     fds = fd_count(sup)
     ids = []
     for i in range(30):
-        cid = env.run(["sh", "-c", "echo hi; sleep 0.01"], Tty=(i % 3 == 0))
+        with_exec = i % 5 == 0
+        cid = env.run(["sh", "-c", "echo hi; sleep %s" % ("30" if with_exec else "0.01")], Tty=(i % 3 == 0))
         ids.append(cid)
-        if i % 5 == 0:
+        if with_exec:
             exec_id = m.exec_create(cid, {"Cmd": ["true"]})
             list(m.exec_run(exec_id))
+            m.kill(cid)
         m.wait(cid)
         m.remove(cid, volumes=True)
     assert fd_count(sup) == fds
@@ -34,3 +36,4 @@ def test_cycles_leave_no_fd_cgroup_file_or_process_behind(env):
     assert os.listdir(os.path.join(env.root, "containers")) in ([], [".lock"])
     assert os.listdir(os.path.join(env.run_root, "containers")) == []
     assert os.listdir(os.path.join(env.base, "snapshots")) == []
+    assert os.listdir(m.exec_dir) == []

@@ -65,3 +65,12 @@ def test_readopted_container_exit_is_noticed(env):
     state = m.inspect(cid)["State"]
     # The exit code of a re-adopted container cannot be observed (it is not our child).
     assert state["Status"] == "exited" and result["StatusCode"] == 255 and "exit code unknown" in state["Error"]
+
+
+def test_a_second_supervisor_on_the_same_run_root_refuses(env):
+    import pytest
+    from runtime import errdefs
+    from runtime.supervisor.client import start_supervisor
+    with pytest.raises(errdefs.Unavailable, match="another supervisor holds"):
+        start_supervisor(env.root, env.run_root, timeout=5)
+    assert SupervisorClient(env.socket).ping()["pid"] == env.pids[0]
