@@ -15,10 +15,10 @@ def main() -> None:
     parser.add_argument("--root", default="/var/lib/stackyard")
     parser.add_argument("--run-root", default="/run/stackyard")
     args = parser.parse_args()
-    # Hold no directory of whoever started us (a mount point could not be unmounted), and
-    # create files private by default.
+    # Hold no directory of whoever started us (a mount point could not be unmounted). The umask
+    # is Docker's 022: containers forked from here inherit it.
     os.chdir("/")
-    os.umask(0o077)
+    os.umask(0o022)
     from runtime.executor.native import NativeExecutor
     from runtime.supervisor.server import Supervisor
     Supervisor(args.root, args.run_root, NativeExecutor()).serve()

@@ -197,3 +197,10 @@ def test_failed_start_with_auto_remove_removes_and_wakes_waiters(env):
     assert results["StatusCode"] == 127
     with pytest.raises(errdefs.NotFound):
         m.inspect(cid)
+
+
+def test_container_gets_dockers_umask(env):
+    m = env.manager
+    cid = env.run(["sh", "-c", "umask"])
+    m.wait(cid)
+    assert list(m.logs(cid)) == [("stdout", b"0022\n")]
