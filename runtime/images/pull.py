@@ -35,6 +35,26 @@ from runtime.snapshots import Snapshotter
 MAX_PARALLEL = 3
 PROGRESS_INTERVAL = 0.1
 COALESCE = 1 << 20
+# Configs and manifests are read into memory whole: never more than this, whatever the
+# registry or a descriptor says.
+MAX_SMALL_BLOB = 8 << 20
+
+
+def read_capped(chunks: Iterator[bytes], size: int, *, what: str) -> bytes:
+    """The bytes of a small blob of descriptor size `size`; an error as soon as more arrive.
+
+    Raises:
+        errdefs.InvalidArgument: more than `size` bytes (the digest check catches fewer).
+    """
+    parts: list[bytes] = []
+    total = 0
+    for data in chunks:
+        total += len(data)
+        if total > size:
+            raise errdefs.InvalidArgument(f"{what}: registry sent more than the {size} bytes "
+                                          "its descriptor says")
+        parts.append(data)
+    return b"".join(parts)
 
 
 @dataclass
@@ -62,14 +82,17 @@ class Puller:
                 self.progress(event)
 
     # -- manifests -----------------------------------------------------------------------------
-    def _manifest_bytes(self, ref: Reference, desc_digest: str, media_type: str) -> bytes:
-        """A manifest/index by digest: from the content store if we have it, else the registry."""
+    def _manifest_bytes(self, ref: Reference, desc_digest: str, media_type: str, size: Optional[int]) -> bytes:
+        """A manifest/index by digest: from the content store if we have it, else the registry
+        (read no further than `size`, the descriptor's, and MAX_SMALL_BLOB)."""
         if self.content.exists(desc_digest):
             return self.content.read(desc_digest)
+        limit = MAX_SMALL_BLOB if size is None else min(size, MAX_SMALL_BLOB)
         with self.content.lock(desc_digest):  # concurrent pulls fetch it once
             if self.content.exists(desc_digest):
                 return self.content.read(desc_digest)
-            _, body = self.client.get_manifest(ref.domain, ref.repository, desc_digest, mf.ACCEPT)
+            _, body = self.client.get_manifest(ref.domain, ref.repository, desc_digest, mf.ACCEPT,
+                                               max_size=limit)
             self.content.write_blob(body, desc_digest, what=f"{ref} manifest {desc_digest}", locked=True)
         return body
 
@@ -80,12 +103,12 @@ class Puller:
         another platform is refused, as Docker does, even when it is a single manifest."""
         where = str(ref.familiar())
         top = self.client.resolve(ref.domain, ref.repository, ref.reference, mf.ACCEPT)
-        body = self._manifest_bytes(ref, top.digest, top.media_type)
+        body = self._manifest_bytes(ref, top.digest, top.media_type, top.size or None)
         parsed = mf.parse(body, top.media_type, where=where)
         desc = mf.Descriptor(top.media_type if top.media_type else parsed.media_type, top.digest, len(body))
         if isinstance(parsed, mf.Index):
             desc = mf.select_manifest(parsed, platform, where=where)
-            body = self._manifest_bytes(ref, desc.digest, desc.media_type)
+            body = self._manifest_bytes(ref, desc.digest, desc.media_type, desc.size)
             parsed = mf.parse(body, desc.media_type, where=f"{where} ({platform})")
             if isinstance(parsed, mf.Index):
                 raise errdefs.Unsupported(f"{where}: nested index for {platform} is not supported")
@@ -108,17 +131,17 @@ class Puller:
         return Resolved(top.digest, parsed, desc, config, config_bytes)
 
     def _config_bytes(self, ref: Reference, desc: mf.Descriptor) -> bytes:
+        what = f"{ref.familiar()}: image config {desc.digest}"
         if self.content.exists(desc.digest):
             return self.content.read(desc.digest)
-        if desc.size > 8 << 20:
-            raise errdefs.InvalidArgument(f"{ref.familiar()}: image config {desc.digest} is {desc.size} bytes")
+        if desc.size > MAX_SMALL_BLOB:
+            raise errdefs.InvalidArgument(f"{what} is {desc.size} bytes (at most {MAX_SMALL_BLOB})")
         with self.content.lock(desc.digest):
             if self.content.exists(desc.digest):
                 return self.content.read(desc.digest)
             with self.client.open_blob(ref.domain, ref.repository, desc.digest) as stream:
-                data = b"".join(stream.iter_bytes(1 << 16))
-            self.content.write_blob(data, desc.digest, what=f"{ref.familiar()}: image config {desc.digest}",
-                                    locked=True)
+                data = read_capped(stream.iter_bytes(1 << 16), desc.size, what=what)
+            self.content.write_blob(data, desc.digest, what=what, locked=True)
         return data
 
     # -- layers --------------------------------------------------------------------------------

@@ -189,8 +189,12 @@ class RegistryClient:
         descriptor, _ = self.get_manifest(host, repository, reference, accept)
         return descriptor
 
-    def get_manifest(self, host: str, repository: str, reference: str, accept: list[str]) -> tuple[Descriptor, bytes]:
+    def get_manifest(self, host: str, repository: str, reference: str, accept: list[str], *,
+                     max_size: int | None = None) -> tuple[Descriptor, bytes]:
         """The manifest (or index) and its descriptor; the digest is checked when `reference` is one.
+
+        `max_size`: the size a descriptor gave for it; reading stops with an error past it (and
+        past MAX_MANIFEST_SIZE in any case), so a registry cannot make us hold more.
 
         Raises:
             errdefs.NotFound, errdefs.InvalidArgument (digest mismatch, oversized), and as `resolve`.
@@ -202,12 +206,14 @@ class RegistryClient:
                                     actions=("pull",), headers={"Accept": ", ".join(accept)}, stream=True)
         if response.status_code != 200:
             raise self._fail(response, what, host)
+        limit = MAX_MANIFEST_SIZE if max_size is None else min(max_size, MAX_MANIFEST_SIZE)
         try:
             chunks, total = [], 0
             for data in response.iter_raw(64 * 1024):
                 total += len(data)
-                if total > MAX_MANIFEST_SIZE:
-                    raise errdefs.InvalidArgument(f"{what}: manifest larger than {MAX_MANIFEST_SIZE} bytes")
+                if total > limit:
+                    raise errdefs.InvalidArgument(f"{what}: manifest larger than {limit} bytes"
+                                                  + (" (its descriptor's size)" if limit == max_size else ""))
                 chunks.append(data)
         except httpx.TransportError as exc:
             raise errdefs.Unavailable(f"{what}: connection dropped while reading the manifest: {exc}") from exc

@@ -2,6 +2,8 @@
 shared layers, request counting, corrupted and cut blobs, refused manifests."""
 
 import gc
+import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -15,7 +17,7 @@ from runtime.images import ImageService
 from runtime.images import manifest as mf
 from runtime.registry import RegistryClient
 from tests.integration.runtime.images.conftest import mounted_view, push_layout_image
-from tests.integration.runtime.images.layouts import Entry, Layout, layer_tar, skopeo_push
+from tests.integration.runtime.images.layouts import Entry, Layout, digest_of, layer_tar, skopeo_push
 from tests.integration.runtime.registry.faultproxy import FaultProxy
 from tests.integration.runtime.registry.helpers import client_config
 
@@ -270,6 +272,48 @@ def test_disk_full_while_draining_a_bad_layer_closes_the_ingest(registry, tmp_pa
         if subprocess.run(["umount", str(root)]).returncode != 0:
             subprocess.run(["umount", "-l", str(root)], check=True)
             pytest.fail("a file on the image root was still open after ImageService.close()")
+
+
+def _push_raw(client, host, repo, tag, layer_tar_bytes, *, config_size_delta=0, index_size_delta=None):
+    """Push config, layer and manifest by hand, with descriptor sizes that may lie."""
+    layer = gzip.compress(layer_tar_bytes, mtime=0)
+    diff_id = "sha256:" + hashlib.sha256(layer_tar_bytes).hexdigest()
+    config = json.dumps({"os": "linux", "architecture": "amd64", "comment": "x" * 100_000,
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    for blob in (layer, config):
+        client.push_blob(host, repo, digest_of(blob), len(blob), blob)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_MANIFEST,
+                           "config": {"mediaType": mf.OCI_CONFIG, "digest": digest_of(config),
+                                      "size": len(config) + config_size_delta},
+                           "layers": [{"mediaType": mf.OCI_LAYER_GZIP, "digest": digest_of(layer),
+                                       "size": len(layer)}]}).encode()
+    digest = client.put_manifest(host, repo, digest_of(manifest), mf.OCI_MANIFEST, manifest)
+    if index_size_delta is None:
+        client.put_manifest(host, repo, tag, mf.OCI_MANIFEST, manifest)
+        return config, manifest
+    index = json.dumps({"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": [
+        {"mediaType": mf.OCI_MANIFEST, "digest": digest, "size": len(manifest) + index_size_delta,
+         "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    client.put_manifest(host, repo, tag, mf.OCI_INDEX, index)
+    return config, manifest
+
+
+@pytest.mark.parametrize("lie, message", [
+    ({"config_size_delta": -99_000}, "image config sha256:"),
+    ({"index_size_delta": -10}, "manifest larger than"),
+])
+def test_config_and_manifest_reads_stop_at_the_descriptor_size(service, registry, tmp_path, lie, message):
+    repo = _repo("sizes")
+    client = service.registry
+    config, manifest = _push_raw(client, registry.address, repo, "v1", layer_tar([Entry("f", data=b"x")]), **lie)
+    with pytest.raises(errdefs.InvalidArgument, match=message):
+        service.pull(f"{registry.address}/{repo}:v1", platform="linux/amd64")
+    assert not service.content.exists(digest_of(config if "config" in message else manifest))
+    assert service.list() == [] and service.snapshots.list() == []
+    # Honest sizes pull fine.
+    _push_raw(client, registry.address, repo, "v2", layer_tar([Entry("f", data=b"x")]),
+              index_size_delta=0 if "index_size_delta" in lie else None)
+    assert service.pull(f"{registry.address}/{repo}:v2").config["architecture"] == "amd64"
 
 
 def test_corrupted_blob_is_a_digest_error_naming_the_layer(service, registry, tmp_path):
