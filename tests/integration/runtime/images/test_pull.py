@@ -316,6 +316,50 @@ def test_config_and_manifest_reads_stop_at_the_descriptor_size(service, registry
     assert service.pull(f"{registry.address}/{repo}:v2").config["architecture"] == "amd64"
 
 
+def test_layer_not_matching_its_diff_id_fails_the_pull_naming_it(service, registry, tmp_path):
+    """The blob verifies (the registry serves what the manifest names) but its tar is not the
+    one the config's diff_ids promise."""
+    good = layer_tar([Entry("a", data=b"a\n")])
+    other = layer_tar([Entry("b", data=os.urandom(50_000))])
+    layout = Layout(str(tmp_path / "layout"))
+    wrong = "sha256:" + hashlib.sha256(b"not the tar").hexdigest()
+    blob = gzip.compress(other, mtime=0)
+    desc = layout.image([good], raw_layers=[(blob, wrong)])
+    layout.tag(desc, "v1")
+    repo = _repo("diffid")
+    skopeo_push(layout.path, "v1", registry.address, repo)
+    with pytest.raises(errdefs.InvalidArgument) as info:
+        service.pull(f"{registry.address}/{repo}:v1")
+    message = str(info.value)
+    assert f"layer {digest_of(blob)}" in message and "diff id mismatch" in message and wrong in message
+    assert not service.content.exists(digest_of(blob))  # verified, but not a layer we can use
+    assert service.list() == []
+    # The first layer, complete and correct, is kept for the next attempt; nothing else is.
+    assert [s.name for s in service.snapshots.list()] == ["sha256:" + hashlib.sha256(good).hexdigest()]
+
+
+def test_history_is_dockers_shape_newest_first_with_layer_sizes(service, registry, tmp_path):
+    first = layer_tar([Entry("a", data=os.urandom(10_000))])
+    second = layer_tar([Entry("b", data=os.urandom(50_000))])
+    history = [{"created": "2024-01-02T03:04:05Z", "created_by": "ADD a /", "comment": "first"},
+               {"created": "2024-01-02T03:04:06Z", "created_by": "ENV X=1", "empty_layer": True},
+               {"created": "2024-01-02T03:04:07Z", "created_by": "ADD b /"}]
+    repo = _repo("history")
+    push_layout_image(tmp_path, registry.address, repo, "v1", [first, second], config_extra={"history": history})
+    ref = f"{registry.address}/{repo}:v1"
+    image = service.pull(ref)
+    got = service.history(ref)
+    assert [set(h) for h in got] == [{"Id", "Created", "CreatedBy", "Tags", "Size", "Comment"}] * 3
+    assert [h["CreatedBy"] for h in got] == ["ADD b /", "ENV X=1", "ADD a /"]
+    assert [h["Id"] for h in got] == [image.id, "<missing>", "<missing>"]
+    assert [h["Tags"] for h in got] == [[ref], None, None]
+    assert [h["Created"] for h in got] == [1704164647, 1704164646, 1704164645]
+    assert [h["Comment"] for h in got] == ["", "", "first"]
+    sizes = [h["Size"] for h in got]
+    assert 50_000 <= sizes[0] < 50_000 + 16_384 and sizes[1] == 0 and 10_000 <= sizes[2] < 10_000 + 16_384
+    assert sum(sizes) == image.size
+
+
 def test_corrupted_blob_is_a_digest_error_naming_the_layer(service, registry, tmp_path):
     repo = _repo("corrupt")
     layer = layer_tar([Entry("big", data=os.urandom(200_000))])
