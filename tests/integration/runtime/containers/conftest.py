@@ -102,12 +102,16 @@ def env():
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
+    # A run killed by `timeout` (SIGTERM) still cleans up: SIGTERM becomes KeyboardInterrupt,
+    # which pytest turns into fixture teardown.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     e = Env(tempfile.mkdtemp(prefix="sy-ctr-"))
     try:
         e.start_supervisor()
         yield e
     finally:
         e.cleanup()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
