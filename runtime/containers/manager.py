@@ -42,6 +42,7 @@ class ContainerManager:
         self.network_hook = network_hook
         self.volumes = volumes or VolumeStore(root, users=self.volume_users)
         self.cgroup_parent = cgroup_parent
+        self._event_cursor: list | None = None  # [epoch, seq] of the last event relayed
         self.exec_dir = os.path.join(run_root, "execs")
         os.makedirs(self.exec_dir, mode=0o700, exist_ok=True)
         self.collect_removed()
@@ -406,9 +407,17 @@ class ContainerManager:
     def events(self, *, timeout: float | None = None) -> Iterator[dict]:
         """Container events from the supervisor from now on (Docker's event JSON).
 
-        Subscribed when called; `timeout` bounds the wait for each event (Unavailable)."""
-        messages = self.supervisor.stream("events", timeout=timeout)
-        return (message["event"] for message in messages)
+        Subscribed when called; `timeout` bounds the wait for each event (Unavailable). A later
+        call on the same manager resumes where the previous stream stopped (the supervisor
+        replays what was missed in between), so a consumer that re-subscribes after a timeout
+        loses nothing."""
+        messages = self.supervisor.stream("events", timeout=timeout, after=self._event_cursor)
+
+        def relay() -> Iterator[dict]:
+            for message in messages:
+                self._event_cursor = [message["epoch"], message["seq"]]
+                yield message["event"]
+        return relay()
 
     # -- exec -----------------------------------------------------------------------------
     def _forget_execs(self, cid: str) -> None:

@@ -25,6 +25,7 @@ What a supervisor crash loses (the daemon restarting loses nothing: it holds no 
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import fcntl
 import json
@@ -46,6 +47,7 @@ from runtime.supervisor.protocol import error_reply
 from runtime.supervisor.supervised import DEFAULT_STOP_TIMEOUT, Supervised, exit_code_of, signal_number
 
 PR_SET_CHILD_SUBREAPER = 36
+EVENT_HISTORY = 1024
 
 
 class Supervisor:
@@ -61,6 +63,10 @@ class Supervisor:
         self.execs: dict[str, dict] = {}
         self.exec_waiters: dict[str, list[Callable[[dict], None]]] = {}
         self.subscribers: set[Connection] = set()
+        # Events carry (epoch, seq): a re-subscribing client asks for what it missed.
+        self.epoch = os.urandom(8).hex()
+        self.event_seq = 0
+        self.event_history: collections.deque = collections.deque(maxlen=EVENT_HISTORY)
         self.removed_codes: dict[str, int] = {}  # exit codes of the last removed containers, for late waiters
         self.report: dict = {"adopted": [], "lost": [], "restarted": []}
         self.shutting_down = False
@@ -143,8 +149,11 @@ class Supervisor:
         nanos = now_ns()
         event = {"Type": "container", "Action": action, "Actor": {"ID": container.id, "Attributes": attributes},
                  "scope": "local", "time": nanos // 1_000_000_000, "timeNano": nanos}
+        self.event_seq += 1
+        message = {"ok": True, "epoch": self.epoch, "seq": self.event_seq, "event": event}
+        self.event_history.append(message)
         for conn in list(self.subscribers):
-            conn.send({"ok": True, "event": event})
+            conn.send(message)
 
     def notify_exit(self, container: Supervised, *, restarting: bool) -> None:
         result = {"ok": True, "StatusCode": container.state.exit_code,
@@ -361,8 +370,16 @@ class Supervisor:
         return {"stats": self.executor.stats(container.cgroup), "pid": container.state.pid}
 
     def op_events(self, conn, req, fds):
+        """Subscribes; with `after` = [epoch, seq] of the last event a client saw, first replays
+        what it missed since (a client that re-subscribes loses nothing, within EVENT_HISTORY)."""
         self.subscribers.add(conn)
-        return {"subscribed": True}
+        conn.send({"ok": True, "subscribed": True, "epoch": self.epoch})
+        after = req.get("after")
+        if after and after[0] == self.epoch:
+            for message in self.event_history:
+                if message["seq"] > after[1]:
+                    conn.send(message)
+        return None
 
     # -- exec ---------------------------------------------------------------------------------
     def op_exec(self, conn, req, fds):

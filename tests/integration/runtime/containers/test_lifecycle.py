@@ -204,3 +204,22 @@ def test_container_gets_dockers_umask(env):
     cid = env.run(["sh", "-c", "umask"])
     m.wait(cid)
     assert list(m.logs(cid)) == [("stdout", b"0022\n")]
+
+
+def test_events_missed_between_two_subscriptions_are_replayed(env):
+    m = env.manager
+    first = m.events(timeout=20)
+    a = env.run(["true"], name="one")
+    assert next(first)["Actor"]["ID"] == a  # start
+    first.close()
+    b = env.run(["true"], name="two")  # nobody is subscribed while this starts and dies
+    m.wait(b)
+    later = m.events(timeout=2)
+    seen = []
+    try:
+        for event in later:
+            seen.append((event["Actor"]["ID"], event["Action"]))
+    except errdefs.Unavailable:
+        pass  # idle: everything missed has been replayed
+    assert (a, "die") in seen and (b, "start") in seen and (b, "die") in seen
+    assert (a, "start") not in seen  # already seen by the first subscription
