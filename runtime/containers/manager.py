@@ -347,7 +347,8 @@ class ContainerManager:
             except errdefs.NotFound:
                 continue
             state = self._state(cid)
-            if not all and not state.is_live and not wanted:
+            # Docker: without `all`, only running ones, unless a status/exited filter asks.
+            if not all and not state.is_live and not ({"status", "exited"} & wanted.keys()):
                 continue
             if render.matches(record, state, wanted):
                 out.append(render.summary(record, state, now=now))
