@@ -132,3 +132,16 @@ def test_detached_exec_runs_and_records_its_exit_code(env):
     assert m.exec_wait(exec_id, timeout=10) == 6
     check = m.exec_create(cid, {"Cmd": ["cat", "/tmp/mark"]})
     assert b"".join(d for _, d in m.exec_run(check)) == b"done\n"
+
+
+def test_start_interval_probes_quickly_during_the_start_period(env):
+    m = env.manager
+    # Interval 30 s, but StartInterval 100 ms during a 5 s start period: the file appears after
+    # 0.5 s, and the container is healthy well before any 30 s interval.
+    cid = env.run(["sh", "-c", "sleep 0.5; touch /ready; sleep 60"],
+                  Healthcheck={"Test": ["CMD", "test", "-f", "/ready"], "Interval": 30_000 * MS,
+                               "StartPeriod": 5_000 * MS, "StartInterval": 100 * MS, "Retries": 1})
+    wait_for(lambda: health(m, cid)["Status"] == "healthy", timeout=4)
+    h = health(m, cid)
+    assert h["FailingStreak"] == 0  # failures in the start period did not count
+    assert len(h["Log"]) >= 3
