@@ -445,6 +445,10 @@ class Supervised:
         self._cancel(("kill_timer", "restart_timer", "health_timer"))
         self._stop_probe()
         self._close_input()
+        if self.pidfd >= 0:
+            self.sup.loop.remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = -1
         for pump in self.pumps:
             pump.close()
         self.pumps = []
