@@ -8,23 +8,47 @@ record of usage to drift.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import shutil
+import time
 from typing import Callable
 
 from runtime import errdefs
-from runtime.containers.store import read_json, write_json_atomic
-from runtime.containers.timefmt import now_ns
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 
-def _rfc3339_seconds(ns: int) -> str:
-    import time
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ns // 1_000_000_000))
+def _now_rfc3339() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+# The volume layer sits below the containers one, so it keeps its own two small file helpers.
+def write_json_atomic(path: str, data: dict) -> None:
+    """tmp + fsync + rename: a crash leaves the old record or the new one. Raises errdefs."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise errdefs.from_oserror(exc, f"file {path}") from exc
+
+
+def read_json(path: str) -> dict:
+    """Raises NotFound when absent, Internal when corrupt."""
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError as exc:
+        raise errdefs.NotFound(f"file {path} not found") from exc
+    except ValueError as exc:
+        raise errdefs.Internal(f"file {path} is not valid JSON: {exc}") from exc
 
 
 class VolumeStore:
@@ -65,7 +89,7 @@ class VolumeStore:
             labels.setdefault(ANONYMOUS_LABEL, "")
         os.makedirs(self.mountpoint(name), mode=0o755, exist_ok=True)
         write_json_atomic(os.path.join(self._dir(name), "opts.json"),
-                          {"Driver": "local", "Labels": labels, "Options": {}, "CreatedAt": _rfc3339_seconds(now_ns())})
+                          {"Driver": "local", "Labels": labels, "Options": {}, "CreatedAt": _now_rfc3339()})
         return self.inspect(name)
 
     def inspect(self, name: str) -> dict:
