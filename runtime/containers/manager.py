@@ -274,9 +274,9 @@ class ContainerManager:
         st.on_removing(state, force=force)  # raises Conflict with Docker's text
         record = self.store.load_config(cid)
         self.supervisor.call("remove", id=cid, force=force, timeout=60)
-        self.finish_removal(cid, record, volumes=volumes)
+        self._finish_removal(cid, record, volumes=volumes)
 
-    def finish_removal(self, cid: str, record: dict, *, volumes: bool) -> None:
+    def _finish_removal(self, cid: str, record: dict, *, volumes: bool) -> None:
         self._release(cid)
         self._forget_execs(cid)
         self.store.delete(cid)
