@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import grp
-import json
 import logging
 import os
 import signal

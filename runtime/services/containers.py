@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pty
 import threading
 import time
 from functools import cached_property
@@ -78,6 +77,7 @@ class ContainersPart:
             while not stop.is_set():
                 try:
                     for event in self.containers.events(timeout=1.0):
+                        self.on_container_event(event)
                         self.events.publish(event)
                         if stop.is_set():
                             return
@@ -123,11 +123,23 @@ class ContainersPart:
         self.events.emit("container", action, cid, attributes)
 
     def container_list(self, all_: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-        return self.containers.list(all=all_, filters=filters, limit=limit if limit and limit > 0 else None)
+        rows = self.containers.list(all=all_, filters=filters, limit=limit if limit and limit > 0 else None)
+        for row in rows:
+            row["Ports"] = [{"IP": b.host_ip or "0.0.0.0", "PrivatePort": b.container_port,
+                             "PublicPort": b.host_port, "Type": b.proto} for b in self.published_ports(row["Id"])]
+        return rows
 
     def container_inspect(self, ident: str, size: bool) -> dict[str, Any]:
         info = self.containers.inspect(ident)
         info["HostConfig"] = host_config_defaults(info.get("HostConfig") or {})
+        settings = info.setdefault("NetworkSettings", {})
+        ports: dict[str, Any] = {f"{key}" if "/" in key else f"{key}/tcp": None
+                                 for key in (info.get("Config", {}).get("ExposedPorts") or {})}
+        for binding in self.published_ports(info["Id"]):
+            key = f"{binding.container_port}/{binding.proto}"
+            ports[key] = (ports.get(key) or []) + [{"HostIp": binding.host_ip or "0.0.0.0",
+                                                    "HostPort": str(binding.host_port)}]
+        settings["Ports"] = ports
         return info
 
     def container_tty(self, ident: str) -> bool:
@@ -136,14 +148,66 @@ class ContainersPart:
     def container_start(self, ident: str) -> None:
         cid = self.containers.resolve(ident)
         stdin_fd = self._pending_stdin.pop(cid, None)
+        published = self._publish_ports(cid)  # a port in use fails the start, as with Docker
         try:
             self.containers.start(cid, stdin_fd=stdin_fd)
+        except BaseException:
+            if published:
+                self.networks.unpublish(cid)
+            raise
         finally:
             if stdin_fd is not None:
                 os.close(stdin_fd)
 
+    # -- published ports: held while the container runs ------------------------------------
+    def _publish_ports(self, cid: str) -> bool:
+        """Publish the container's PortBindings unless they already are; True if this did it."""
+        from runtime.services.hooks import port_bindings
+        try:
+            info = self.containers.inspect(cid)
+        except errdefs.NotFound:
+            return False
+        host = info.get("HostConfig") or {}
+        if not host.get("PortBindings") or host.get("NetworkMode") in ("host", "none") \
+                or str(host.get("NetworkMode", "")).startswith("container:"):
+            return False
+        if self.networks.published(cid):
+            return False
+        self.networks.publish(cid, port_bindings(host))
+        return True
+
+    def _release_ports(self, cid: str) -> None:
+        try:
+            if self.networks.published(cid):
+                self.networks.unpublish(cid)
+        except errdefs.StackyardError:
+            log.exception("releasing the ports of %s failed", cid[:12])
+
+    def on_container_event(self, event: dict[str, Any]) -> None:
+        """Ports follow the container's own life: released when it dies, taken again when the
+        supervisor restarts it by policy."""
+        action, cid = event.get("Action", ""), event.get("Actor", {}).get("ID", "")
+        if event.get("Type") != "container" or not cid:
+            return
+        if action == "die":
+            self._release_ports(cid)
+        elif action in ("start", "restart"):
+            try:
+                self._publish_ports(cid)
+            except errdefs.StackyardError as exc:
+                log.warning("container %s restarted but its ports could not be published: %s", cid[:12], exc)
+
+    def published_ports(self, cid: str) -> list[Any]:
+        if not os.path.isdir(os.path.join(self.config.root, "network")):
+            return []
+        return self.networks.published(cid)
+
     def container_stop(self, ident: str, timeout: Optional[int]) -> None:
-        self.containers.stop(ident, timeout=timeout)
+        cid = self.containers.resolve(ident)
+        try:
+            self.containers.stop(cid, timeout=timeout)
+        finally:
+            self._release_ports(cid)
 
     def container_restart(self, ident: str, timeout: Optional[int]) -> None:
         self.containers.restart(ident, timeout=timeout)
@@ -230,7 +294,7 @@ class ContainersPart:
         supervisor, which tees it into our pipes until the container exits). With `stdin` on a
         container not yet started, a pipe is kept and handed to the supervisor at start, which
         is how `docker run -i` feeds a container."""
-        from runtime.daemon.hijack import ProcessIO
+        from runtime.services.stdio import ProcessIO
         cid = self.containers.resolve(ident)
         tty = self.container_tty(cid)
         wanted = [s for s, on in (("stdout", stdout), ("stderr", stderr)) if on]
@@ -272,10 +336,10 @@ class ContainersPart:
         return bool(record["ProcessConfig"]["tty"] or tty)
 
     def exec_start(self, exec_id: str, tty: bool):
-        from runtime.daemon.hijack import ProcessIO
+        from runtime.services.stdio import ProcessIO
         record = self.containers.exec_inspect(exec_id)
         if record["ProcessConfig"]["tty"] or tty:
-            master, slave = pty.openpty()
+            master, slave = self.containers.exec_pty(exec_id)  # in the container's devpts
             try:
                 self.containers.exec_start(exec_id, tty_fd=slave)
             except BaseException:

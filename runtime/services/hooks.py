@@ -107,14 +107,13 @@ class ManagerNetworkHook:
                 config = endpoints.get(network) or {}
                 ipam = config.get("IPAMConfig") or {}
                 aliases = list(config.get("Aliases") or [])
-                links = [str(link).split(":")[-1] for link in host.get("Links") or []]
+                links = [str(link) for link in host.get("Links") or []]  # "/target:/container/alias"
                 self.networks.connect(network, container_id, sandbox=sandbox,
                                       names=[name, container_id[:12]] if network != DEFAULT_NETWORK else [name],
                                       aliases=tuple(aliases), ipv4_address=ipam.get("IPv4Address") or None,
                                       ipv6_address=ipam.get("IPv6Address") or None,
                                       mac_address=config.get("MacAddress") or body.get("MacAddress") or None,
                                       links=tuple(links))
-            published = self.networks.publish(container_id, port_bindings(host)) if host.get("PortBindings") else []
             resolv = self.networks.resolv_conf(container_id, dns=tuple(host.get("Dns") or ()),
                                                dns_search=tuple(host.get("DnsSearch") or ()),
                                                dns_opt=tuple(host.get("DnsOptions") or ()))
@@ -123,12 +122,10 @@ class ManagerNetworkHook:
         except BaseException:
             self.networks.destroy_sandbox(container_id)
             raise
-        ports: dict[str, Any] = {}
-        for binding in published:
-            ports.setdefault(f"{binding.container_port}/{binding.proto}", []).append(
-                {"HostIp": binding.host_ip or "0.0.0.0", "HostPort": str(binding.host_port)})
+        # Ports are published when the container starts and released when it stops (the
+        # containers part does it), so a recreate's new container can take the old one's ports.
         return Endpoint(sandbox, hosts, resolv, settings={"Networks": self.networks.endpoints(container_id),
-                                                          "Ports": ports})
+                                                          "Ports": {}})
 
     def disconnect(self, container_id: str) -> None:
         self.networks.destroy_sandbox(container_id)

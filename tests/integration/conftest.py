@@ -48,6 +48,20 @@ def dockerd():
 
 
 @pytest.fixture(scope="session")
+def builtin_engine():
+    """(address, busybox image) of a private stackyard daemon: the built-in engine under test."""
+    from tests.integration.runtime.daemon.daemon import PrivateStackyardDaemon
+    if os.geteuid() != 0:
+        pytest.skip("the built-in engine needs root")
+    daemon = PrivateStackyardDaemon()
+    try:
+        daemon.start()
+        yield daemon.host, import_busybox(daemon.host)
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
 def busybox_image(dockerd):
     return import_busybox(dockerd.host)
 

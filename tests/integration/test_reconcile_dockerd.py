@@ -1,4 +1,5 @@
-"""`stackyard up/plan/down` on a real dockerd, driving `examples/webapp` through the CLI.
+"""`stackyard up/plan/down` driving `examples/webapp` through the CLI, on two engines: a real
+dockerd (the reference) and our own daemon (`builtin`), with the same assertions.
 
 Proves the reapply semantics of issue 3: a converged stack is left alone (no engine writes),
 one changed service is the only one recreated, a changed config file recreates the service
@@ -30,13 +31,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(scope="module", params=["dockerd", "builtin"])
+def engine(request):
+    """(engine address, busybox image in it): the private dockerd, or our private daemon."""
+    if request.param == "dockerd":
+        return request.getfixturevalue("dockerd").host, request.getfixturevalue("busybox_image")
+    return request.getfixturevalue("builtin_engine")
+
+
 @pytest.fixture
-def webapp(tmp_path, dockerd, busybox_image):
-    """The example copied to a temp dir, with a CLI runner bound to the private dockerd."""
+def webapp(tmp_path, engine):
+    """The example copied to a temp dir, with a CLI runner bound to the engine under test."""
+    host, busybox_image = engine
     project = tmp_path / "webapp"
     shutil.copytree(ROOT / "examples" / "webapp", project)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-           "PYTHONPATH": str(ROOT), "DOCKER_HOST": dockerd.host,
+           "PYTHONPATH": str(ROOT), "DOCKER_HOST": host,
            "STACKYARD_EXAMPLE_IMAGE": busybox_image, "WEB_PORT": str(_free_port())}
 
     def run(*args, check=True, extra_env=None):
@@ -46,8 +56,9 @@ def webapp(tmp_path, dockerd, busybox_image):
             raise AssertionError(f"stackyard {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    client = EngineClient(dockerd.host)
+    client = EngineClient(host)
     try:
+        run.host = host
         run.port = int(env["WEB_PORT"])
         run.image = busybox_image
         yield project, run, client
@@ -202,7 +213,7 @@ def test_foreground_up_follows_logs_and_ctrl_c_stops_the_stack(webapp, tmp_path)
 
     project, run, client = webapp
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "DOCKER_HOST": os.environ["STACKYARD_TEST_DOCKER_HOST"], "STACKYARD_EXAMPLE_IMAGE": run.image,
+           "DOCKER_HOST": run.host, "STACKYARD_EXAMPLE_IMAGE": run.image,
            "WEB_PORT": str(run.port)}
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.app", "up", "-t", "1"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -237,7 +248,7 @@ def test_exec_on_a_terminal_is_interactive(webapp, tmp_path):
     run("up", "-d", "--wait")
     master, slave = pty.openpty()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "DOCKER_HOST": os.environ["STACKYARD_TEST_DOCKER_HOST"], "STACKYARD_EXAMPLE_IMAGE": run.image,
+           "DOCKER_HOST": run.host, "STACKYARD_EXAMPLE_IMAGE": run.image,
            "WEB_PORT": str(run.port)}
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.app", "exec", "db", "sh"], cwd=project,
                             env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)

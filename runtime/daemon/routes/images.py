@@ -13,7 +13,7 @@ import asyncio
 import base64
 import json
 import tempfile
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 from runtime import errdefs
 from runtime.daemon.http import JSONResponse, Request, Response, StreamResponse
