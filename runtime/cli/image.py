@@ -25,7 +25,10 @@ EXIT_FAILURE, EXIT_INVALID = 1, 2
 
 def _service(ctx: typer.Context):
     from runtime.images import ImageService
-    return ImageService(ctx.obj["root"], platform=ctx.obj.get("platform"))
+    from runtime.registry.daemon_settings import registry_config_from_daemon_file
+    # The registry settings (insecure registries, mirrors) are the daemon's, from its file.
+    config = registry_config_from_daemon_file(ctx.obj.get("config_file"))
+    return ImageService(ctx.obj["root"], platform=ctx.obj.get("platform"), registry_config=config)
 
 
 def _run(verb: str, body: Callable[[], None]) -> None:
@@ -112,8 +115,11 @@ def register(app: typer.Typer) -> None:
     @images.callback()
     def _root(ctx: typer.Context,
               root: str = typer.Option(os.environ.get("STACKYARD_ROOT") or DEFAULT_ROOT, "--root",
-                                       help="State root of the image store ($STACKYARD_ROOT)")) -> None:
-        ctx.obj = {"root": root}
+                                       help="State root of the image store ($STACKYARD_ROOT)"),
+              config_file: Optional[str] = typer.Option(
+                  None, "--config-file", help="Daemon config file for insecure-registries and "
+                  "registry-mirrors (default /etc/stackyard/daemon.json if it exists)")) -> None:
+        ctx.obj = {"root": root, "config_file": config_file}
 
     @images.command("pull")
     def pull(ctx: typer.Context, reference: str,

@@ -94,17 +94,22 @@ def register(app: typer.Typer) -> None:
         username: Optional[str] = typer.Option(None, "--username", "-u", help="Username."),
         password: Optional[str] = typer.Option(None, "--password", "-p", help="Password (prefer --password-stdin)."),
         password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+        config_file: Optional[str] = typer.Option(
+            None, "--config-file", help="Daemon config file for insecure-registries "
+            "(default /etc/stackyard/daemon.json if it exists)"),
     ) -> None:
         """Log in to a registry: check the credentials, then store them in the docker config."""
         def body() -> None:
-            from runtime.registry import RegistryClient, RegistryConfig, store_credentials
+            from runtime.registry import RegistryClient, store_credentials
+            from runtime.registry.daemon_settings import registry_config_from_daemon_file
 
             host = registry_host(server)
             if password is not None:
                 typer.echo("WARNING! Using --password via the CLI is insecure. Use --password-stdin.", err=True)
             user, secret = _credentials(username, password, password_stdin)
             # Interactive: one retry, not a minute of back-off, before saying the registry is down.
-            config = RegistryConfig(attempts=2)
+            # Registries the daemon treats as insecure are insecure here too.
+            config = registry_config_from_daemon_file(config_file, attempts=2)
             with RegistryClient(config) as client:
                 client.check_login(host, user, secret)
             # Only credentials the registry accepted are written.

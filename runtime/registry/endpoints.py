@@ -63,9 +63,10 @@ def is_loopback(host: str) -> bool:
 
 
 def insecure_reason(host: str, insecure: list[str]) -> str | None:
-    """Why plain HTTP is allowed for `host`, or None when it must be HTTPS."""
-    if is_loopback(host):
-        return "loopback"
+    """Why plain HTTP is allowed for `host`, or None when it must be HTTPS.
+
+    An explicit listing wins over loopback: a loopback registry is otherwise still verified
+    when it speaks HTTPS, but one the configuration lists is insecure (any certificate)."""
     name, _ = split_host(host)
     for entry in insecure:
         if entry == host or entry == name:
@@ -77,6 +78,8 @@ def insecure_reason(host: str, insecure: list[str]) -> str | None:
                     return f"in insecure range {entry}"
             except ValueError:
                 continue  # a name, or an entry that is not a CIDR: no match
+    if is_loopback(host):
+        return "loopback"
     return None
 
 

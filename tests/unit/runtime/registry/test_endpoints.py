@@ -54,6 +54,17 @@ def test_configured_insecure_tries_https_without_verification_first(tmp_path):
     assert (second.base_url, second.tls) == ("http://myreg:5000", False)
 
 
+def test_a_listed_loopback_registry_is_insecure_not_just_loopback(tmp_path):
+    """An HTTPS registry on 127.0.0.1 with a certificate nobody trusts: listing it (as a user
+    does in daemon.json) accepts its certificate, as Docker does."""
+    assert insecure_reason("127.0.0.1:5000", ["127.0.0.1:5000"]) == "listed as insecure (127.0.0.1:5000)"
+    assert insecure_reason("127.0.0.1:5000", ["127.0.0.0/8"]) == "in insecure range 127.0.0.0/8"
+    assert insecure_reason("127.0.0.1:5000", []) == "loopback"
+    first, second = endpoints_for("127.0.0.1:5000", config(tmp_path, insecure_registries=["127.0.0.1:5000"]))
+    assert (first.base_url, first.tls, first.verify) == ("https://127.0.0.1:5000", True, False)
+    assert second.base_url == "http://127.0.0.1:5000"
+
+
 def test_docker_hub_mirrors_first_for_pulls_only(tmp_path):
     cfg = config(tmp_path, mirrors=["https://mirror.example", "127.0.0.1:5001"])
     pull = endpoints_for("docker.io", cfg)
