@@ -22,13 +22,13 @@ from orchestrator.progress import EventSink
 
 
 def engine_url(option: str | None, environ: Mapping[str, str]) -> str:
-    """The Engine API endpoint: `--engine`, else STACKYARD_ENGINE, else Docker's (DOCKER_HOST,
-    the active docker context, the default socket).
+    """The Engine API endpoint: `--engine`, else STACKYARD_ENGINE, else the built-in engine.
+    `docker` means Docker's (DOCKER_HOST, the active docker context, the default socket).
 
     Raises:
         ValueError: an unknown engine name.
     """
-    value = option or environ.get("STACKYARD_ENGINE") or "docker"
+    value = option or environ.get("STACKYARD_ENGINE") or "builtin"
     if value == "docker":
         from orchestrator.engine.contexts import context_host
 

@@ -21,7 +21,7 @@ from orchestrator.cli.terminal import interactive_exec, print_logs
 EngineOpt = Annotated[Optional[str], typer.Option(
     "--engine", metavar="ENGINE", help="docker (DOCKER_HOST or /var/run/docker.sock), builtin (our daemon, "
                                       "started when needed), unix://PATH or tcp://HOST:PORT "
-                                      "(default: STACKYARD_ENGINE, else docker).")]
+                                      "(default: STACKYARD_ENGINE, else builtin).")]
 ProgressOpt = Annotated[str, typer.Option("--progress", help="auto (live on a terminal), plain, json or quiet.")]
 TimeoutOpt = Annotated[Optional[int], typer.Option("-t", "--timeout", help="Seconds to wait for a container to stop.")]
 
@@ -31,7 +31,7 @@ def _connect(engine_option: Optional[str]):
     from orchestrator.reconcile import engine_url
 
     url = engine_url(engine_option, os.environ)
-    if (engine_option or os.environ.get("STACKYARD_ENGINE")) == "builtin":
+    if (engine_option or os.environ.get("STACKYARD_ENGINE") or "builtin") == "builtin":
         from orchestrator.engine.builtin import builtin_paths, ensure_daemon
 
         url = ensure_daemon(builtin_paths(os.environ))

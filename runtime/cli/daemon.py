@@ -56,6 +56,22 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _stop_supervisor(exec_root: str, timeout: float) -> None:
+    from runtime.supervisor.client import SupervisorClient
+    try:
+        pid = SupervisorClient(os.path.join(exec_root, "supervisor.sock")).ping()["pid"]
+    except errdefs.StackyardError:
+        typer.echo("supervisor: not running")
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        _fail(f"supervisor (pid {pid}) did not stop within {timeout:g} s", 1)
+    typer.echo(f"supervisor stopped (pid {pid})")
+
+
 def _fail(message: str, code: int = 1) -> None:
     typer.echo(f"stackyard daemon: {message}", err=True)
     raise typer.Exit(code)
@@ -102,8 +118,12 @@ def register(app: typer.Typer) -> None:
 
     @daemon_app.command("stop")
     def stop(exec_root: str = typer.Option(DEFAULT_EXEC_ROOT, "--exec-root"),
-             timeout: float = typer.Option(10.0, "--timeout", "-t")) -> None:
+             timeout: float = typer.Option(10.0, "--timeout", "-t"),
+             supervisor: bool = typer.Option(False, "--supervisor", help="stop the supervisor too "
+                                             "(containers keep running; the next one re-adopts them)")) -> None:
         """Stop the daemon by the PID in its pid file (containers keep running)."""
+        if supervisor:
+            _stop_supervisor(exec_root, timeout)
         pidfile = Path(exec_root) / "stackyard.pid"
         try:
             pid = int(pidfile.read_text().strip())

@@ -87,14 +87,15 @@ def _prepare_socket(path: str) -> socket.socket:
 
 
 async def serve(config: DaemonConfig, *, ready: Optional[asyncio.Event] = None) -> None:
+    # Claim the sockets first: a second daemon must fail before it touches anything.
+    sockets = [_prepare_socket(path) for path in config.socket_paths]
     services = Services(config)
     for line in await asyncio.to_thread(services.start):
         log.info("restored: %s", line)
     server = make_server(services)
     servers = []
     paths = config.socket_paths
-    for path in paths:
-        sock = _prepare_socket(path)
+    for sock in sockets:
         servers.append(await asyncio.start_unix_server(server.handle, sock=sock, limit=2 ** 20))
     for host in config.hosts:
         if host.startswith("tcp://"):

@@ -7,6 +7,7 @@ certificate), exactly as dockerd reads /etc/docker/certs.d.
 
 from __future__ import annotations
 
+import functools
 import os
 import ssl
 
@@ -41,6 +42,22 @@ def certs_files(directory: str) -> tuple[list[str], list[tuple[str, str]]]:
     return cas, pairs
 
 
+def _new_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@functools.lru_cache(maxsize=2)
+def _shared_context(verify: bool) -> ssl.SSLContext:
+    """The context of hosts with no certs.d files, made once per process: loading the system
+    CAs costs ~15 ms, which every new client (each CLI pull, each of the daemon's) paid again.
+    Never changed after creation, so connections and threads may share it."""
+    return _new_context(verify)
+
+
 def ssl_context_for(host: str, certs_dir: str, *, verify: bool = True) -> ssl.SSLContext:
     """An SSL context trusting the system CAs and the host's certs.d CAs, with its client cert.
 
@@ -49,11 +66,10 @@ def ssl_context_for(host: str, certs_dir: str, *, verify: bool = True) -> ssl.SS
     Raises:
         errdefs.InvalidArgument: an unreadable or malformed certificate or key, naming the file.
     """
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     cas, pairs = certs_files(os.path.join(certs_dir, host))
+    if not cas and not pairs:
+        return _shared_context(verify)
+    context = _new_context(verify)
     for path in cas:
         try:
             context.load_verify_locations(cafile=path)

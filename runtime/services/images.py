@@ -1,7 +1,7 @@
 """Images part of the façade: the image store (runtime.images) in Docker's JSON shapes, with events.
 
-Mixed into `runtime.services.Services`; called by the image routes. The store lives under
-<root>/images; the registry client follows the daemon config (insecure registries, mirrors).
+Mixed into `runtime.services.Services`; called by the image routes. The store lives at
+<root> (content/, overlay/, images.db); the registry client follows the daemon config (insecure registries, mirrors).
 """
 
 from __future__ import annotations
@@ -41,14 +41,16 @@ class ImagesPart:
         from runtime.registry import RegistryClient, RegistryConfig
         registry = RegistryClient(RegistryConfig(insecure_registries=list(self.config.insecure_registries),
                                                  mirrors=list(self.config.registry_mirrors)))
-        return ImageService(os.path.join(self.config.root, "images"), registry=registry)
+        # The store lives at the root itself (content/, overlay/, images.db), where the in-process
+        # `stackyard image` verbs put it too, so both see the same images.
+        return ImageService(self.config.root, registry=registry)
 
     def images_close(self) -> None:
         if "images" in self.__dict__:
             self.images.close()
 
     def image_count(self) -> int:
-        if not os.path.exists(os.path.join(self.config.root, "images")):
+        if not os.path.exists(os.path.join(self.config.root, "images.db")):
             return 0
         return len(self.images.list())
 

@@ -37,7 +37,7 @@ def test_up_pulls_missing_images_with_progress(tmp_path, dockerd, pushed_image):
         f"name: pulltest\nservices:\n  app:\n    image: {pushed_image}\n    command: [sleep, '60']\n"
         "    stop_grace_period: 1s\n")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "DOCKER_HOST": dockerd.host}
+           "STACKYARD_ENGINE": dockerd.host}
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "orchestrator.cli.app", *args], cwd=tmp_path, env=env,

@@ -46,7 +46,7 @@ def webapp(tmp_path, engine):
     project = tmp_path / "webapp"
     shutil.copytree(ROOT / "examples" / "webapp", project)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
-           "PYTHONPATH": str(ROOT), "DOCKER_HOST": host,
+           "PYTHONPATH": str(ROOT), "STACKYARD_ENGINE": host,
            "STACKYARD_EXAMPLE_IMAGE": busybox_image, "WEB_PORT": str(_free_port())}
 
     def run(*args, check=True, extra_env=None):
@@ -213,7 +213,7 @@ def test_foreground_up_follows_logs_and_ctrl_c_stops_the_stack(webapp, tmp_path)
 
     project, run, client = webapp
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "DOCKER_HOST": run.host, "STACKYARD_EXAMPLE_IMAGE": run.image,
+           "STACKYARD_ENGINE": run.host, "STACKYARD_EXAMPLE_IMAGE": run.image,
            "WEB_PORT": str(run.port)}
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.app", "up", "-t", "1"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -248,7 +248,7 @@ def test_exec_on_a_terminal_is_interactive(webapp, tmp_path):
     run("up", "-d", "--wait")
     master, slave = pty.openpty()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "DOCKER_HOST": run.host, "STACKYARD_EXAMPLE_IMAGE": run.image,
+           "STACKYARD_ENGINE": run.host, "STACKYARD_EXAMPLE_IMAGE": run.image,
            "WEB_PORT": str(run.port)}
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.app", "exec", "db", "sh"], cwd=project,
                             env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)

@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from orchestrator.engine.builtin import answers
+
 
 class PrivateStackyardDaemon:
     def __init__(self) -> None:
@@ -35,7 +37,7 @@ class PrivateStackyardDaemon:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daemon exited with {self.process.returncode}: {self.log_text()}")
-            if self.socket.exists():
+            if self.socket.exists() and answers(str(self.socket), timeout=0.5):
                 return
             time.sleep(0.02)
         raise RuntimeError(f"daemon did not listen within {timeout} s: {self.log_text()}")

@@ -17,6 +17,12 @@ def paths(tmp_path):
         pytest.skip("the built-in daemon needs root")
     paths = BuiltinPaths(str(tmp_path / "root"), str(tmp_path / "run"))
     yield paths
+    from runtime import errdefs
+    from runtime.supervisor.client import SupervisorClient
+    try:  # the daemon started a supervisor, which outlives it by design: stop it by PID
+        supervisor = SupervisorClient(str(Path(paths.exec_root) / "supervisor.sock")).ping()["pid"]
+    except errdefs.StackyardError:
+        supervisor = None
     pidfile = Path(paths.exec_root) / "stackyard.pid"
     if pidfile.exists():
         pid = int(pidfile.read_text())
@@ -27,6 +33,11 @@ def paths(tmp_path):
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
                 time.sleep(0.02)
+    if supervisor is not None:
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{supervisor}").exists():
+            time.sleep(0.02)
 
 
 def test_two_racing_clis_start_one_daemon(paths):
