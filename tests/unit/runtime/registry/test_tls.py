@@ -59,3 +59,13 @@ def test_half_pairs_and_bad_files_are_named(tmp_path, pair):
     (directory / "broken.crt").write_text("not a certificate")
     with pytest.raises(errdefs.InvalidArgument, match="CA certificate .*broken.crt"):
         ssl_context_for("reg:5000", str(tmp_path))
+
+
+def test_hosts_without_certs_share_one_system_context(tmp_path):
+    """Loading the system CAs is paid once per process, not per client (each pull made one)."""
+    first = ssl_context_for("a.example:5000", str(tmp_path))
+    assert ssl_context_for("b.example", str(tmp_path)) is first
+    assert first.verify_mode == ssl.CERT_REQUIRED and first.check_hostname
+    insecure = ssl_context_for("a.example:5000", str(tmp_path), verify=False)
+    assert insecure is not first and insecure.verify_mode == ssl.CERT_NONE
+    assert ssl_context_for("c.example", str(tmp_path), verify=False) is insecure
