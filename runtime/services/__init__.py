@@ -15,6 +15,7 @@ from runtime.config import DaemonConfig
 from runtime.events import EventBus
 import threading
 
+from runtime.services.archive import ArchivePart
 from runtime.services.containers import ContainersPart
 from runtime.services.images import ImagesPart
 from runtime.services.networks import NetworksPart
@@ -22,7 +23,7 @@ from runtime.services.system import SystemPart
 from runtime.services.volumes import VolumesPart
 
 
-class Services(SystemPart, ContainersPart, ImagesPart, NetworksPart, VolumesPart):
+class Services(SystemPart, ContainersPart, ArchivePart, ImagesPart, NetworksPart, VolumesPart):
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.events = EventBus()

@@ -372,13 +372,3 @@ class ContainersPart:
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return self.containers.exec_inspect(exec_id)
-
-    # -- archive (docker cp) -------------------------------------------------------------------
-    def container_path_stat(self, ident: str, path: str) -> dict[str, Any]:
-        raise errdefs.Unsupported("copying files from and to containers is not supported yet")
-
-    def container_archive(self, ident: str, path: str) -> bytes:
-        raise errdefs.Unsupported("copying files from and to containers is not supported yet")
-
-    def container_extract(self, ident: str, path: str, stream: Any, no_overwrite: bool, copy_uid: bool) -> None:
-        raise errdefs.Unsupported("copying files from and to containers is not supported yet")
