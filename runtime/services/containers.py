@@ -271,7 +271,10 @@ class ContainersPart:
         raise errdefs.Unsupported("updating the resources of a container is not supported yet")
 
     def container_resize(self, ident: str, height: int, width: int) -> None:
-        self.containers.resolve(ident)  # the TTY size of a running container is not tracked yet
+        cid = self.containers.resolve(ident)
+        if not self.container_tty(cid):
+            return  # Docker ignores a resize of a container without a terminal
+        self.containers.resize(cid, height=height, width=width)
 
     def container_prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted = []
@@ -347,7 +350,9 @@ class ContainersPart:
                 raise
             finally:
                 os.close(slave)
-            return ProcessIO(os.dup(master), [("stdout", master)], True, wait=self._exec_waiter(exec_id))
+            self._exec_terminals[exec_id] = master
+            return ProcessIO(os.dup(master), [("stdout", master)], True, wait=self._exec_waiter(exec_id),
+                             on_close=lambda: self._exec_terminals.pop(exec_id, None))
         stdin_r, stdin_w = os.pipe() if record["OpenStdin"] else (None, None)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -367,8 +372,23 @@ class ContainersPart:
     def _exec_waiter(self, exec_id: str):
         return lambda: self.containers.exec_wait(exec_id, timeout=30)
 
+    @cached_property
+    def _exec_terminals(self) -> dict[str, int]:
+        """Pty masters of running TTY execs (the daemon holds them), for resize."""
+        return {}
+
     def exec_resize(self, exec_id: str, height: int, width: int) -> None:
-        self.containers.exec_inspect(exec_id)
+        import fcntl
+        import struct
+        import termios
+        self.containers.exec_inspect(exec_id)  # NotFound for an unknown exec
+        master = self._exec_terminals.get(exec_id)
+        if master is None or height <= 0 or width <= 0:
+            return
+        try:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        except OSError:
+            pass  # the exec has just ended
 
     def exec_inspect(self, exec_id: str) -> dict[str, Any]:
         return self.containers.exec_inspect(exec_id)

@@ -158,3 +158,34 @@ def test_run_interactive_feeds_stdin(stackyard_daemon, image):
     out = docker(stackyard_daemon, "run", "-i", "--rm", image, "sh", "-c", "tr a-z A-Z; echo done",
                  input="piped through\n")
     assert out.stdout == "PIPED THROUGH\ndone\n"
+
+
+def test_run_it_gets_a_terminal_of_the_clients_size(stackyard_daemon, image):
+    env = dict(os.environ, DOCKER_HOST=stackyard_daemon.host, DOCKER_CONFIG=str(stackyard_daemon.base / "docker-config"))
+    pid, fd = pty.fork()
+    if pid == 0:
+        import fcntl
+        import struct
+        import termios
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+        os.execvpe("docker", ["docker", "run", "--rm", "-it", image, "sh", "-c",
+                              "sleep 0.5; stty size; [ -t 0 ] && echo tty-$((6*7)); exit 6"], env)
+    output = b""
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                output += data
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    assert b"tty-42" in output, output
+    assert b"33 101" in output, output
+    assert os.waitstatus_to_exitcode(status) == 6
