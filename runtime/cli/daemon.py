@@ -20,6 +20,8 @@ import typer
 from runtime import errdefs
 from runtime.config import DEFAULT_EXEC_ROOT, DEFAULT_SOCKET, make_config, read_config_file
 
+DEFAULT_CONFIG_FILE = "/etc/stackyard/daemon.json"
+
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float = 3.0) -> None:
@@ -86,11 +88,14 @@ def register(app: typer.Typer) -> None:
             exec_root: Optional[str] = typer.Option(None, "--exec-root", help="run-time state (default /run/stackyard)"),
             host: Optional[List[str]] = typer.Option(None, "--host", "-H", help="unix://PATH or tcp://HOST:PORT (repeatable)"),
             log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning, error"),
-            config_file: Optional[str] = typer.Option(None, "--config-file", help="JSON file in dockerd's daemon.json keys"),
+            config_file: Optional[str] = typer.Option(None, "--config-file", help="JSON file in dockerd's daemon.json keys "
+                                                      "(default /etc/stackyard/daemon.json when it exists)"),
             ) -> None:
         """Run the daemon in the foreground (Ctrl-C or SIGTERM stops it)."""
         if ctx.invoked_subcommand is not None:
             return
+        if config_file is None and os.path.exists(DEFAULT_CONFIG_FILE):
+            config_file = DEFAULT_CONFIG_FILE  # the file the in-process image verbs read too
         try:
             values = read_config_file(config_file) if config_file else {}
             config = make_config(values, root=root, exec_root=exec_root, hosts=host, log_level=log_level)
