@@ -30,6 +30,9 @@ ROUTE_MODULES = [system, containers, images, networks, volumes]
 
 
 def error_response(exc: BaseException, request: http.Request) -> http.Response:
+    if isinstance(exc, http.BodyTooLarge):
+        # The body was not read: the connection cannot carry another request.
+        return http.JSONResponse({"message": str(exc)}, 413, {"Connection": "close"})
     if isinstance(exc, MethodNotAllowed):
         status = 405
     elif isinstance(exc, errdefs.StackyardError):

@@ -23,6 +23,11 @@ log = logging.getLogger("stackyard.daemon.http")
 
 MAX_BODY = 64 * 1024 * 1024  # bodies larger than this must be read as a stream
 READ_CHUNK = 256 * 1024
+LINGER_SECONDS = 2.0  # reading what a refused client still sends, so it sees our answer, not a reset
+
+
+class BodyTooLarge(Exception):
+    """413: a request body over MAX_BODY where the whole body is needed (JSON)."""
 
 
 @dataclass
@@ -80,12 +85,14 @@ class Request:
 
     async def body(self) -> bytes:
         if self._body is None:
+            declared = self.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY:
+                raise BodyTooLarge(f"request body too large: {declared} bytes, the limit is {MAX_BODY}")
             parts, size = [], 0
             async for chunk in self.stream():
                 size += len(chunk)
                 if size > MAX_BODY:
-                    from runtime import errdefs
-                    raise errdefs.InvalidArgument("request body too large")
+                    raise BodyTooLarge(f"request body too large: over the limit of {MAX_BODY} bytes")
                 parts.append(chunk)
             self._body = b"".join(parts)
         return self._body
@@ -166,6 +173,22 @@ class _Connection:
             await self.writer.drain()
 
 
+async def _linger(connection: _Connection) -> None:
+    """After an early answer, half-close and discard what the client still sends for a moment:
+    closing with unread data makes the kernel reset the connection, and the client would see
+    the reset instead of our message."""
+    try:
+        if connection.writer.can_write_eof():
+            connection.writer.write_eof()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_SECONDS
+        while (left := deadline - loop.time()) > 0:
+            if not await asyncio.wait_for(connection.reader.read(READ_CHUNK), left):
+                return
+    except (asyncio.TimeoutError, OSError):
+        pass
+
+
 def _headers(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in pairs}
 
@@ -197,7 +220,10 @@ class Server:
         except h11.RemoteProtocolError as exc:
             log.debug("bad request: %s", exc)
             try:
-                await self._send_whole(connection, Response(400, f"bad request: {exc}\n".encode()))
+                status = exc.error_status_hint if 400 <= exc.error_status_hint < 500 else 400
+                await self._send_whole(connection, JSONResponse({"message": f"bad request: {exc}"}, status,
+                                                                {"Connection": "close"}))
+                await _linger(connection)
             except Exception:
                 pass
         except asyncio.CancelledError:
@@ -226,12 +252,17 @@ class Server:
         )
         try:
             result = await self.dispatch(request)
-        except asyncio.CancelledError:
-            raise
+        except (asyncio.CancelledError, h11.RemoteProtocolError):
+            raise  # a broken body (bad chunk) is the peer's protocol error: 400 in `handle`
         except BaseException as exc:  # every failure becomes an HTTP error, never a dropped socket
             result = self.on_error(exc, request)
         if isinstance(result, Hijack):
             await self._hijack(connection, request, result)
+            return False
+        closing = isinstance(result, Response) and result.headers.get("Connection", "").lower() == "close"
+        if closing:  # refused without reading the body (413): answer, then let the client finish
+            await self._send_whole(connection, result, head=request.method == "HEAD")
+            await _linger(connection)
             return False
         # Drain an unread request body so the connection can be reused.
         if request._body is None and connection.conn.their_state is h11.SEND_BODY:
@@ -262,6 +293,9 @@ class Server:
 
     async def _send_stream(self, connection: _Connection, request: Request, response: StreamResponse) -> None:
         headers = self._base_headers(response.content_type, response.headers)
+        # The connection ends with the stream (see _one_request); saying so keeps pooling
+        # clients (httpx, requests) from sending their next request into a closing socket.
+        headers.append(("Connection", "close"))
         # h11 picks chunked transfer encoding for HTTP/1.1 peers without a Content-Length.
         await connection.send(h11.Response(status_code=response.status, headers=headers))
         watcher = asyncio.ensure_future(connection.reader.read(1))  # noticed when the client goes away

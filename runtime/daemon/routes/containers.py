@@ -15,10 +15,12 @@ import tempfile
 from typing import Any, AsyncIterator
 
 from runtime import errdefs
+from runtime.daemon import shapes, validate
 from runtime.daemon.hijack import pump
 from runtime.daemon.http import Hijack, JSONResponse, Request, Response, StreamResponse
 from runtime.daemon.router import Router
 from runtime.daemon.routes.system import parse_filters
+from runtime.events import parse_timestamp
 from runtime.daemon.streams import frame, iterate_in_thread, json_line
 
 LIST_FILTERS = frozenset({"ancestor", "before", "expose", "exited", "health", "id", "isolation",
@@ -29,11 +31,20 @@ MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
 
 
-async def _object_body(request: Request, *, default: Any = None) -> dict[str, Any]:
-    body = await request.json(default=default if default is not None else {})
-    if not isinstance(body, dict):
-        raise errdefs.InvalidArgument("invalid JSON in request body: expected an object")
-    return body
+async def _object_body(request: Request, kind: tuple) -> dict[str, Any]:
+    return validate.body(await request.json(default={}), kind)
+
+
+def _check_log_options(request: Request) -> None:
+    tail = request.arg("tail") or "all"
+    if tail != "all":
+        try:
+            int(tail)
+        except ValueError:
+            raise errdefs.InvalidArgument(f"invalid tail value {tail!r}: expected a number or all") from None
+    for name in ("since", "until"):
+        if request.arg(name) not in (None, "", "0"):
+            parse_timestamp(request.arg(name))
 
 
 def _no_content() -> Response:
@@ -44,7 +55,7 @@ def register(router: Router, services: Any) -> None:
     call = asyncio.to_thread
 
     async def create(request: Request) -> Response:
-        body = await _object_body(request)
+        body = await _object_body(request, validate.CONTAINER_CREATE)
         name = request.arg("name") or ""
         created = await call(services.container_create, name, body, request.arg("platform") or None)
         return JSONResponse(created, 201)
@@ -55,7 +66,8 @@ def register(router: Router, services: Any) -> None:
                                        request.int_arg("limit", -1), request.flag("size"), filters))
 
     async def inspect(request: Request) -> Response:
-        return JSONResponse(await call(services.container_inspect, request.params["id"], request.flag("size")))
+        info = await call(services.container_inspect, request.params["id"], request.flag("size"))
+        return JSONResponse(shapes.container_inspect(info))
 
     async def start(request: Request) -> Response:
         await call(services.container_start, request.params["id"])
@@ -85,7 +97,7 @@ def register(router: Router, services: Any) -> None:
                 result = await call(waiter)
             except errdefs.StackyardError as exc:
                 result = {"StatusCode": -1, "Error": {"Message": str(exc)}}
-            yield json_line(result)
+            yield json_line(shapes.wait_result(result))
         return StreamResponse(body())
 
     async def remove(request: Request) -> Response:
@@ -112,6 +124,7 @@ def register(router: Router, services: Any) -> None:
         stdout, stderr = request.flag("stdout"), request.flag("stderr")
         if not (stdout or stderr):
             raise errdefs.InvalidArgument("you must choose at least one stream")
+        _check_log_options(request)  # a bad value is a 400, before the stream's 200
         tty = await call(services.container_tty, ident)
         options = dict(follow=request.flag("follow"), stdout=stdout, stderr=stderr,
                        since=request.arg("since"), until=request.arg("until"),
@@ -150,7 +163,7 @@ def register(router: Router, services: Any) -> None:
         return StreamResponse(chunks())
 
     async def update(request: Request) -> Response:
-        body = await _object_body(request)
+        body = await _object_body(request, validate.CONTAINER_UPDATE)
         return JSONResponse(await call(services.container_update, request.params["id"], body))
 
     async def archive_head(request: Request) -> Response:
@@ -181,11 +194,13 @@ def register(router: Router, services: Any) -> None:
         return JSONResponse(await call(services.container_prune, filters))
 
     async def exec_create(request: Request) -> Response:
-        body = await _object_body(request)
+        body = await _object_body(request, validate.EXEC_CREATE)
+        if not body.get("Cmd"):
+            raise errdefs.InvalidArgument("no exec command specified")
         return JSONResponse(await call(services.exec_create, request.params["id"], body), 201)
 
     async def exec_start(request: Request) -> Response | Hijack:
-        body = await _object_body(request)
+        body = await _object_body(request, validate.EXEC_START)
         ident = request.params["id"]
         if body.get("Detach"):
             await call(services.exec_start_detached, ident)

@@ -16,6 +16,7 @@ import tempfile
 from typing import Any, Callable
 
 from runtime import errdefs
+from runtime.daemon import shapes
 from runtime.daemon.http import JSONResponse, Request, Response, StreamResponse
 from runtime.daemon.router import Router
 from runtime.daemon.routes.system import parse_filters
@@ -109,7 +110,8 @@ def register(router: Router, services: Any) -> None:
         return JSONResponse(await asyncio.to_thread(services.image_list, filters, request.flag("all")))
 
     async def inspect(request: Request) -> Response:
-        return JSONResponse(await asyncio.to_thread(services.image_inspect, request.params["name"]))
+        info = await asyncio.to_thread(services.image_inspect, request.params["name"])
+        return JSONResponse(shapes.image_inspect(info))
 
     async def history(request: Request) -> Response:
         return JSONResponse(await asyncio.to_thread(services.image_history, request.params["name"]))
@@ -136,7 +138,7 @@ def register(router: Router, services: Any) -> None:
 
     async def prune(request: Request) -> Response:
         filters = parse_filters(request.json_arg("filters"), PRUNE_FILTERS, "images prune")
-        return JSONResponse(await asyncio.to_thread(services.image_prune, filters))
+        return JSONResponse(shapes.image_prune(await asyncio.to_thread(services.image_prune, filters)))
 
     def _save(names: list[str]) -> StreamResponse:
         if not names:

@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 from runtime import errdefs
+from runtime.daemon import shapes, validate
 from runtime.daemon.http import JSONResponse, Request, Response
 from runtime.daemon.router import Router
 from runtime.daemon.routes.system import parse_filters
@@ -18,23 +19,21 @@ LIST_FILTERS = frozenset({"driver", "id", "label", "name", "scope", "type", "dan
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 
 
-async def _object_body(request: Request) -> dict[str, Any]:
-    body = await request.json(default={})
-    if not isinstance(body, dict):
-        raise errdefs.InvalidArgument("invalid JSON in request body: expected an object")
-    return body
+async def _object_body(request: Request, kind: tuple) -> dict[str, Any]:
+    return validate.body(await request.json(default={}), kind)
 
 
 def register(router: Router, services: Any) -> None:
     async def list_networks(request: Request) -> Response:
         filters = parse_filters(request.json_arg("filters"), LIST_FILTERS, "networks")
-        return JSONResponse(await asyncio.to_thread(services.network_list, filters))
+        networks = await asyncio.to_thread(services.network_list, filters)
+        return JSONResponse([shapes.network(network) for network in networks])
 
     async def inspect(request: Request) -> Response:
-        return JSONResponse(await asyncio.to_thread(services.network_inspect, request.params["id"]))
+        return JSONResponse(shapes.network(await asyncio.to_thread(services.network_inspect, request.params["id"])))
 
     async def create(request: Request) -> Response:
-        body = await _object_body(request)
+        body = await _object_body(request, validate.NETWORK_CREATE)
         name = body.get("Name")
         if not isinstance(name, str) or not name:
             raise errdefs.InvalidArgument("network name is required")
@@ -46,7 +45,7 @@ def register(router: Router, services: Any) -> None:
         return Response(204, b"", "")
 
     async def connect(request: Request) -> Response:
-        body = await _object_body(request)
+        body = await _object_body(request, validate.NETWORK_CONNECT)
         container = body.get("Container")
         if not isinstance(container, str) or not container:
             raise errdefs.InvalidArgument("container is required")
@@ -55,7 +54,7 @@ def register(router: Router, services: Any) -> None:
         return Response(200, b"", "")
 
     async def disconnect(request: Request) -> Response:
-        body = await _object_body(request)
+        body = await _object_body(request, validate.NETWORK_DISCONNECT)
         container = body.get("Container")
         if not isinstance(container, str) or not container:
             raise errdefs.InvalidArgument("container is required")

@@ -9,6 +9,7 @@ import json
 from typing import Any, AsyncIterator
 
 from runtime import errdefs
+from runtime.daemon import validate
 from runtime.daemon.http import JSONResponse, Request, Response, StreamResponse
 from runtime.daemon.router import API_VERSION, MIN_API_VERSION, Router
 from runtime.events import FILTER_KEYS, parse_timestamp
@@ -59,9 +60,7 @@ def register(router: Router, services: Any) -> None:
         return JSONResponse(services.disk_usage())
 
     async def auth(request: Request) -> Response:
-        body = await request.json(default={})
-        if not isinstance(body, dict):
-            raise errdefs.InvalidArgument("invalid JSON in request body: expected an object")
+        body = validate.body(await request.json(default={}), validate.AUTH)
         return JSONResponse(await services.check_auth(body))
 
     router.add("GET", "/_ping", ping)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from runtime import errdefs
+from runtime.daemon import validate
 from runtime.daemon.http import JSONResponse, Request, Response
 from runtime.daemon.router import Router
 from runtime.daemon.routes.system import parse_filters
@@ -21,9 +21,7 @@ def register(router: Router, services: Any) -> None:
         return JSONResponse({"Volumes": volumes, "Warnings": []})
 
     async def create(request: Request) -> Response:
-        body = await request.json(default={})
-        if not isinstance(body, dict):
-            raise errdefs.InvalidArgument("invalid JSON in request body: expected an object")
+        body = validate.body(await request.json(default={}), validate.VOLUME_CREATE)
         return JSONResponse(await asyncio.to_thread(services.volume_create, body), 201)
 
     async def inspect(request: Request) -> Response:
