@@ -58,12 +58,27 @@ def _compile(pattern: str) -> re.Pattern[str]:
     return re.compile(regex + "$")
 
 
+MAX_NAME_BYTES = 255  # an id or name becomes a file name (NAME_MAX)
+MAX_PATH_PARAM_BYTES = 1024  # an image reference (repository, tag, digest) stays far below this
+
+
+def check_param(name: str, value: str, *, path: bool = False) -> str:
+    """A path parameter (an id, a name, an image reference) that could never name anything is a
+    400 here, before a runtime part joins it into a file path ('..', NUL, longer than any name)."""
+    if value in (".", "..") or "\x00" in value \
+            or len(value.encode()) > (MAX_PATH_PARAM_BYTES if path else MAX_NAME_BYTES) \
+            or any(part in (".", "..") for part in value.split("/")):
+        raise errdefs.InvalidArgument(f"invalid {name} in path: {value[:80]!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Route:
     method: str
     pattern: str
     regex: re.Pattern[str]
     handler: Handler
+    path_params: frozenset[str] = frozenset()  # written {name:path}: may contain '/'
 
 
 class Router:
@@ -71,7 +86,8 @@ class Router:
         self.routes: list[Route] = []
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
-        self.routes.append(Route(method.upper(), pattern, _compile(pattern), handler))
+        path_params = frozenset(re.findall(r"\{(\w+):path\}", pattern))
+        self.routes.append(Route(method.upper(), pattern, _compile(pattern), handler, path_params))
 
     def resolve(self, request: Request) -> Handler:
         version, path = split_version(request.path)
@@ -84,7 +100,8 @@ class Router:
                 continue
             method = request.method
             if route.method == method or (method == "HEAD" and route.method == "GET"):
-                request.params = {key: value for key, value in match.groupdict().items()}
+                request.params = {key: check_param(key, value, path=key in route.path_params)
+                                  for key, value in match.groupdict().items()}
                 return route.handler
             allowed = True
         if allowed:

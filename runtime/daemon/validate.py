@@ -31,6 +31,7 @@ def obj(**fields: Any) -> tuple:
     return ("object", fields)
 
 
+ZERO = {STR: "", BOOL: False, INT: 0, NUMBER: 0}
 STRINGS = list_of(STR)
 STRING_MAP = map_of(STR)
 ANY_OBJECT = map_of(ANY)
@@ -154,6 +155,12 @@ def check(value: Any, kind: Any, where: str) -> Any:
             return [value]
         return check(value, STRINGS, where)
     shape, inner = kind
+    if shape in ("list", "map") and isinstance(inner, str) and inner in ZERO:
+        # Go decodes `null` inside a list or map as the element's zero value ("", false, 0).
+        if isinstance(value, list):
+            value = [ZERO[inner] if item is None else item for item in value]
+        elif isinstance(value, dict):
+            value = {key: ZERO[inner] if item is None else item for key, item in value.items()}
     if shape == "list":
         if not isinstance(value, list):
             raise _fail(where, kind, value)

@@ -164,14 +164,17 @@ def register(router: Router, services: Any) -> None:
 
     async def update(request: Request) -> Response:
         body = await _object_body(request, validate.CONTAINER_UPDATE)
+        await call(services.container_inspect, request.params["id"], False)  # 404 before anything else
         return JSONResponse(await call(services.container_update, request.params["id"], body))
 
     async def archive_head(request: Request) -> Response:
+        await call(services.container_inspect, request.params["id"], False)  # 404 first, as Docker
         stat = await call(services.container_path_stat, request.params["id"], request.arg("path") or "")
         header = base64.b64encode(json.dumps(stat).encode()).decode()
         return Response(200, b"", "", {"X-Docker-Container-Path-Stat": header})
 
     async def archive_get(request: Request) -> Response:
+        await call(services.container_inspect, request.params["id"], False)  # 404 first, as Docker
         ident, path = request.params["id"], request.arg("path") or ""
         stat = await call(services.container_path_stat, ident, path)
         data = await call(services.container_archive, ident, path)
@@ -180,6 +183,7 @@ def register(router: Router, services: Any) -> None:
 
     async def archive_put(request: Request) -> Response:
         ident, path = request.params["id"], request.arg("path") or ""
+        await call(services.container_inspect, ident, False)  # 404 before reading the upload
         spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
         async for chunk in request.stream():
             spool.write(chunk)

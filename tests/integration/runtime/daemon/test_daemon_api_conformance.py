@@ -206,3 +206,84 @@ def test_every_implemented_path_answers_as_the_swagger_says(api, busybox_ref):
     api.call("POST", "/images/prune", expect=200)
     assert image["Id"].startswith("sha256:")
     assert not api.failures, "\n".join(api.failures)
+
+
+# --- schemathesis: generated requests (valid and invalid) over the implemented operations -------
+
+# Streaming or hijacking operations (attach, exec start, events, logs, stats), uploads and
+# downloads, and everything that could contact a registry (pull, push, auth) are left out: the
+# generator would invent names, and no name may be resolved outside this machine. Network create
+# is left out too: a generated subnet would be configured on a real bridge of this host.
+FUZZED = {
+    ("GET", "/_ping"), ("HEAD", "/_ping"), ("GET", "/version"), ("GET", "/info"), ("GET", "/system/df"),
+    ("GET", "/containers/json"), ("POST", "/containers/create"), ("GET", "/containers/{id}/json"),
+    ("GET", "/containers/{id}/top"), ("POST", "/containers/{id}/start"), ("POST", "/containers/{id}/stop"),
+    ("POST", "/containers/{id}/restart"), ("POST", "/containers/{id}/kill"), ("POST", "/containers/{id}/rename"),
+    ("POST", "/containers/{id}/pause"), ("POST", "/containers/{id}/unpause"), ("POST", "/containers/{id}/resize"),
+    ("POST", "/containers/{id}/update"), ("POST", "/containers/{id}/wait"), ("DELETE", "/containers/{id}"),
+    ("HEAD", "/containers/{id}/archive"), ("POST", "/containers/prune"), ("POST", "/containers/{id}/exec"),
+    ("GET", "/exec/{id}/json"), ("POST", "/exec/{id}/resize"),
+    ("GET", "/images/json"), ("GET", "/images/{name}/json"), ("GET", "/images/{name}/history"),
+    ("POST", "/images/{name}/tag"), ("DELETE", "/images/{name}"), ("POST", "/images/prune"),
+    ("GET", "/networks"), ("GET", "/networks/{id}"), ("DELETE", "/networks/{id}"),
+    ("POST", "/networks/{id}/connect"), ("POST", "/networks/{id}/disconnect"), ("POST", "/networks/prune"),
+    ("GET", "/volumes"), ("POST", "/volumes/create"), ("GET", "/volumes/{name}"), ("DELETE", "/volumes/{name}"),
+    ("POST", "/volumes/prune"),
+}
+
+
+def _fuzz_schema():
+    try:
+        import schemathesis
+    except ImportError:
+        return None
+    if not SWAGGER.exists():
+        return None
+    raw = errata(yaml.safe_load(SWAGGER.read_text()))
+    raw["paths"] = {path: {method: operation for method, operation in operations.items()
+                           if method == "parameters" or (method.upper(), path) in FUZZED}
+                    for path, operations in raw["paths"].items()}
+    raw["paths"] = {path: ops for path, ops in raw["paths"].items() if set(ops) - {"parameters"}}
+    return schemathesis.openapi.from_dict(raw)
+
+
+FUZZ_SCHEMA = _fuzz_schema()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tcp_daemon():
+    """A second private daemon that also listens on 127.0.0.1 (schemathesis speaks TCP)."""
+    import os
+    if os.geteuid() != 0:
+        pytest.skip("the stackyard daemon needs root")
+    from tests.integration.runtime.daemon.daemon import PrivateStackyardDaemon
+    daemon = PrivateStackyardDaemon()
+    port = _free_port()
+    try:
+        daemon.start(extra=("-H", f"tcp://127.0.0.1:{port}"))
+        daemon.base_url = f"http://127.0.0.1:{port}/v1.41"
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+if FUZZ_SCHEMA is not None:
+    from hypothesis import HealthCheck, settings
+    from schemathesis.checks import not_a_server_error, response_schema_conformance
+
+    @FUZZ_SCHEMA.parametrize()
+    @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    def test_schemathesis_finds_no_server_error_and_no_schema_violation(case, tcp_daemon):
+        case.call_and_validate(base_url=tcp_daemon.base_url, timeout=30,
+                               checks=[not_a_server_error, response_schema_conformance])
+        assert tcp_daemon.process.poll() is None, tcp_daemon.log_text()[-3000:]
+else:
+    def test_schemathesis_finds_no_server_error_and_no_schema_violation():
+        pytest.skip("needs schemathesis (pip install schemathesis) and the Engine API swagger")
