@@ -127,6 +127,7 @@ def test_every_implemented_path_answers_as_the_swagger_says(api, busybox_ref):
     repo, tag = busybox_ref.rsplit(":", 1)
     suffix = uuid.uuid4().hex[:6]
     api.call("GET", "/_ping", expect=200)
+    api.call("HEAD", "/_ping", expect=200)
     api.call("GET", "/version", expect=200)
     api.call("GET", "/info", expect=200)
     since = int(time.time()) - 1
@@ -165,6 +166,15 @@ def test_every_implemented_path_answers_as_the_swagger_says(api, busybox_ref):
                           params={"filters": json.dumps({"label": ["suite=conformance"]})})
         assert [c["Id"] for c in listed] == [cid]
         api.call("GET", "/containers/{id}/top", id=cid, expect=200)
+        other = api.call("POST", "/networks/create", expect=201, json_body={"Name": f"conf2-{suffix}"})
+        try:
+            api.call("POST", "/networks/{id}/connect", id=other["Id"], expect=200,
+                     json_body={"Container": cid, "EndpointConfig": {"Aliases": ["conf-alias"]}})
+            attached = api.call("GET", "/networks/{id}", id=other["Id"], expect=200)
+            assert cid in (attached.get("Containers") or {}), attached
+            api.call("POST", "/networks/{id}/disconnect", id=other["Id"], expect=200, json_body={"Container": cid})
+        finally:
+            api.call("DELETE", "/networks/{id}", id=other["Id"], expect=204)
         api.call("GET", "/containers/{id}/stats", id=cid, expect=200, params={"stream": "0"})
         execution = api.call("POST", "/containers/{id}/exec", id=cid, expect=201,
                              json_body={"Cmd": ["true"], "AttachStdout": True})
