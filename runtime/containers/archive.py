@@ -161,12 +161,15 @@ def locate(root_fd: int, path: str, *, follow: Optional[bool] = None) -> Node:
     followed inside the root; the last one only when `follow_last`).
 
     Raises:
-        FileNotFoundError / NotADirectoryError: nothing there.
+        FileNotFoundError / NotADirectoryError: nothing there (or not a directory where a
+            trailing "/" asks for one).
     """
     follow = follows_last(path) if follow is None else follow
     abs_path = clean(path)
     if follow or abs_path == "/":
-        fd = openat2(root_fd, abs_path, O_PATH)
+        # A trailing "/" asserts a directory, as lstat("file/") does.
+        flags = O_PATH | (os.O_DIRECTORY if path.endswith("/") or path.endswith("/.") else 0)
+        fd = openat2(root_fd, abs_path, flags)
         return Node(abs_path, fd, os.fstat(fd))
     parent, base = posixpath.split(abs_path)
     pfd = openat2(root_fd, parent, O_PATH | os.O_DIRECTORY)

@@ -136,3 +136,13 @@ def test_extract_refusals(root):
     with pytest.raises(errdefs.InvalidArgument, match="malformed"):
         archive.extract(fd, "/etc", io.BytesIO(b"garbage" * 100),
                         no_overwrite_dir_non_dir=False, copy_uid_gid=False, what="t")
+
+
+def test_trailing_slash_asserts_a_directory(root):
+    r, fd = root
+    with pytest.raises(NotADirectoryError):
+        archive.path_stat(fd, "/etc/hosts/")
+    with pytest.raises(NotADirectoryError):
+        archive.path_stat(fd, "/etc/link/.")  # the link is followed: to a file
+    followed = archive.path_stat(fd, "/toroot/.")
+    assert followed["mode"] & (1 << 31) and followed["linkTarget"] == ""
