@@ -124,3 +124,38 @@ def test_cp_missing_path_and_container(stackyard_daemon, running, tmp_path):
     into_file = docker(stackyard_daemon, "cp", str(tmp_path / "f"), f"{running}:/data/a.txt/", check=False)
     assert into_file.returncode == 1
     assert docker(stackyard_daemon, "exec", running, "cat", "/data/a.txt").stdout == "hello\n"
+
+
+def test_cp_stopped_container_sees_its_named_volume(stackyard_daemon, image, tmp_path):
+    vol = f"sycpvol{os.getpid()}"
+    cid = docker(stackyard_daemon, "run", "-d", "-v", f"{vol}:/vol", image, "sh", "-c",
+                 "echo in volume > /vol/f").stdout.strip()
+    try:
+        docker(stackyard_daemon, "wait", cid, timeout=30)
+        docker(stackyard_daemon, "cp", f"{cid}:/vol/f", str(tmp_path / "f"))
+        assert (tmp_path / "f").read_text() == "in volume\n"
+        (tmp_path / "g").write_text("written while stopped\n")
+        docker(stackyard_daemon, "cp", str(tmp_path / "g"), f"{cid}:/vol/g")
+        out = docker(stackyard_daemon, "run", "--rm", "-v", f"{vol}:/vol", image, "cat", "/vol/g").stdout
+        assert out == "written while stopped\n"
+    finally:
+        docker(stackyard_daemon, "rm", "-f", cid, check=False)
+        docker(stackyard_daemon, "volume", "rm", vol, check=False)
+
+
+def test_docker_py_archive_stat_and_bad_tar(stackyard_daemon, running):
+    import docker as docker_py
+    client = docker_py.DockerClient(base_url=stackyard_daemon.host, version="1.41", timeout=60)
+    try:
+        container = client.containers.get(running)
+        chunks, stat_ = container.get_archive("/data/link")
+        assert stat_["name"] == "link" and stat_["linkTarget"] == "/data/a.txt"
+        assert stat_["mode"] & (1 << 27)
+        assert b"".join(chunks)[:4] == b"link"
+        with pytest.raises(docker_py.errors.APIError) as bad:
+            container.put_archive("/data", b"this is not a tar archive" * 40)
+        assert bad.value.status_code == 400 and "malformed tar" in str(bad.value)
+        with pytest.raises(docker_py.errors.NotFound):
+            container.put_archive("/no/such/dir", b"\0" * 1024)
+    finally:
+        client.close()
