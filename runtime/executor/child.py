@@ -363,14 +363,28 @@ def lookup(sys: sc.LinuxSyscalls, arg0: str, env: list[str]) -> str:
 
 
 def builtin_init(st: State, err_w: int) -> None:
-    """Our minimal init (init: true without tini): fork the command, forward signals, reap, exit like it."""
+    """Our minimal init (init: true without tini): fork the command, forward signals, reap, exit like it.
+
+    The init stays a Python process for the container's whole life, inside the container's PID
+    namespace, so it must hold nothing of the supervisor's and expose nothing of the host:
+    - signals are blocked *before* the fork (a stop signal from the supervisor in the window
+      would otherwise kill PID 1 before it forwards anything) and unblocked in the command only;
+    - it really closes every fd >= 3 (close_fds only marked them CLOEXEC, and the init never
+      execs): other containers' log pipes, the control socket, the host PID-namespace fd. It
+      keeps 0, 1, 2 (the container's stdio, as tini does) and needs nothing else;
+    - PR_SET_DUMPABLE 0: /proc/1/exe (the host's python), /proc/1/fd, /proc/1/mem stay closed
+      to the container (pitfall 5, the CVE-2019-5736 class).
+    """
     s = st.sys
-    child = s.fork()
-    if child == 0:
-        return
-    s.close(err_w)
     forwarded = [x for x in range(1, 32) if x not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
     s.block_signals(forwarded + [signal.SIGCHLD])
+    child = s.fork()
+    if child == 0:
+        s.unblock_all_signals()  # the command starts with an empty mask, as without an init
+        return
+    s.prctl(sc.PR_SET_DUMPABLE, 0)
+    s.close_from(3)  # err_w included: the command reports its exec failure itself
+    s.disable_gc()   # finalizers of the supervisor's objects must never act on fd numbers now closed
     while True:
         sig = s.sigwait(forwarded + [signal.SIGCHLD])
         if sig != signal.SIGCHLD:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import fcntl
+import gc
 import os
 import resource
 import shutil
@@ -132,6 +133,17 @@ class LinuxSyscalls:
         self._check(self._libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF),
                                        ctypes.c_uint(CLOSE_RANGE_CLOEXEC)), "close_range")
 
+    def close_from(self, first: int) -> None:
+        """Really close every fd >= first (close_range, else one by one from /proc/self/fd)."""
+        if self._libc.syscall(_SYS_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(0)) == 0:
+            return
+        for name in os.listdir("/proc/self/fd"):  # close_range refused (old kernel, seccomp)
+            if int(name) >= first:
+                try:
+                    os.close(int(name))
+                except OSError:
+                    pass  # the listing's own fd, already gone
+
     def load_seccomp(self, bpf: bytes) -> None:
         """Install a raw classic-BPF program (8 bytes per instruction) as the seccomp filter."""
         buf = ctypes.create_string_buffer(bpf, len(bpf))
@@ -224,6 +236,12 @@ class LinuxSyscalls:
 
     def block_signals(self, sigs: list[int]) -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+
+    def unblock_all_signals(self) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+    def disable_gc(self) -> None:
+        gc.disable()
 
     def sigwait(self, sigs: list[int]) -> int:
         return signal.sigwait(sigs)

@@ -91,3 +91,59 @@ def test_a_failing_step_reports_on_the_error_pipe_and_exits_127():
     payload = json.loads(fake.calls[-2][2])
     assert payload == {"category": "InvalidArgument", "message": "unable to find user carol: no matching entries in passwd file"}
     assert fake.calls[-1] == ("exit", 127)
+
+
+class _InitExits(Exception):
+    pass
+
+
+class _InitKernel(RecordingSyscalls):
+    """The builtin init's view: fork returns `child`; the command exits at the first SIGCHLD."""
+
+    def __init__(self, child_pid: int) -> None:
+        super().__init__()
+        self.child_pid = child_pid
+
+    def fork(self):
+        self.calls.append(("fork",))
+        return self.child_pid
+
+    def sigwait(self, sigs):
+        self.calls.append(("sigwait",))
+        return 17  # SIGCHLD
+
+    def reap_one(self):
+        return (self.child_pid, 3)
+
+    def exit(self, code):
+        self.calls.append(("exit", code))
+        raise _InitExits
+
+
+def _init_state(kernel) -> child.State:
+    fake, st = run_steps({"HostConfig": {"Init": True}}, steps=[])
+    st.sys = kernel
+    return st
+
+
+def test_builtin_init_blocks_signals_before_forking_then_closes_fds_and_turns_undumpable():
+    kernel = _InitKernel(child_pid=42)
+    with pytest.raises(_InitExits):
+        child.builtin_init(_init_state(kernel), err_w=9)
+    names = kernel.names()
+    # A stop signal between fork and the signal setup would kill PID 1 before anything is forwarded.
+    assert names.index("block_signals") < names.index("fork")
+    dumpable = kernel.index(lambda c: c[0] == "prctl" and c[1:] == (sc.PR_SET_DUMPABLE, 0))
+    closed = kernel.index(lambda c: c[0] == "close_from" and c[1] == 3)
+    assert names.index("fork") < dumpable < names.index("sigwait")
+    assert names.index("fork") < closed < names.index("sigwait")
+    assert "close_range_cloexec" not in names  # marking CLOEXEC means nothing to a process that never execs
+    assert kernel.calls[-1] == ("exit", 3)
+
+
+def test_builtin_init_command_side_unblocks_and_keeps_the_supervisor_fds_for_exec():
+    kernel = _InitKernel(child_pid=0)
+    child.builtin_init(_init_state(kernel), err_w=9)  # returns: the command goes on to execve
+    names = kernel.names()
+    assert names.index("block_signals") < names.index("fork") < names.index("unblock_all_signals")
+    assert "close_from" not in names and "sigwait" not in names
