@@ -190,6 +190,13 @@ class ContainersPart:
         if event.get("Type") != "container" or not cid:
             return
         if action == "die":
+            # Events arrive late: a `die` of the previous run may come after a new start has
+            # published the ports again. Only a container that is still down gives them back.
+            try:
+                if self.containers.inspect(cid)["State"]["Running"]:
+                    return
+            except errdefs.NotFound:
+                pass
             self._release_ports(cid)
         elif action in ("start", "restart"):
             try:

@@ -189,3 +189,34 @@ def test_run_it_gets_a_terminal_of_the_clients_size(stackyard_daemon, image):
     assert b"tty-42" in output, output
     assert b"33 101" in output, output
     assert os.waitstatus_to_exitcode(status) == 6
+
+
+def test_published_ports_show_everywhere_and_stay_across_stop_start(stackyard_daemon, image):
+    cid = docker(stackyard_daemon, "run", "-d", "-p", "127.0.0.1::80", image, "sh", "-c",
+                 "mkdir -p /w && echo hi > /w/index.html && exec httpd -f -p 80 -h /w").stdout.strip()
+    try:
+        for _ in range(3):
+            mapping = docker(stackyard_daemon, "port", cid, "80/tcp").stdout.strip()
+            host, port = mapping.rsplit(":", 1)
+            assert host == "127.0.0.1" and int(port) > 0
+            assert f"127.0.0.1:{port}->80/tcp" in docker(stackyard_daemon, "ps", "--format", "{{.Ports}}").stdout
+            ports = json.loads(docker(stackyard_daemon, "inspect", cid).stdout)[0]["NetworkSettings"]["Ports"]
+            assert ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": port}]
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    import urllib.request
+                    assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read() == b"hi\n"
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+            docker(stackyard_daemon, "stop", "-t", "1", cid)
+            assert docker(stackyard_daemon, "port", cid).stdout.strip() == ""
+            docker(stackyard_daemon, "start", cid)
+            first = docker(stackyard_daemon, "port", cid, "80/tcp").stdout.strip()
+            time.sleep(1)  # late events of the previous run must not take the ports away
+            assert docker(stackyard_daemon, "port", cid, "80/tcp").stdout.strip() == first
+    finally:
+        docker(stackyard_daemon, "rm", "-f", cid, check=False)
