@@ -93,6 +93,10 @@ class Router:
         version, path = split_version(request.path)
         request.api_version = check_version(version)
         request.path = path
+        for key, values in request.query.items():
+            if "\x00" in key or any("\x00" in value for value in values):
+                # No name, path or option may hold a NUL; left in, it fails deep in an os call.
+                raise errdefs.InvalidArgument(f"invalid query parameter {key!r}: contains a NUL byte")
         allowed = False
         for route in self.routes:
             match = route.regex.match(path)

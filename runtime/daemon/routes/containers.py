@@ -47,6 +47,13 @@ def _check_log_options(request: Request) -> None:
             parse_timestamp(request.arg(name))
 
 
+def _archive_path(request: Request) -> str:
+    path = request.arg("path") or ""
+    if not path:
+        raise errdefs.InvalidArgument("path is required: the file or directory in the container")
+    return path
+
+
 def _no_content() -> Response:
     return Response(204, b"", "")
 
@@ -169,20 +176,20 @@ def register(router: Router, services: Any) -> None:
 
     async def archive_head(request: Request) -> Response:
         await call(services.container_inspect, request.params["id"], False)  # 404 first, as Docker
-        stat = await call(services.container_path_stat, request.params["id"], request.arg("path") or "")
+        stat = await call(services.container_path_stat, request.params["id"], _archive_path(request))
         header = base64.b64encode(json.dumps(stat).encode()).decode()
         return Response(200, b"", "", {"X-Docker-Container-Path-Stat": header})
 
     async def archive_get(request: Request) -> Response:
         await call(services.container_inspect, request.params["id"], False)  # 404 first, as Docker
-        ident, path = request.params["id"], request.arg("path") or ""
+        ident, path = request.params["id"], _archive_path(request)
         stat = await call(services.container_path_stat, ident, path)
         data = await call(services.container_archive, ident, path)
         header = base64.b64encode(json.dumps(stat).encode()).decode()
         return Response(200, data, "application/x-tar", {"X-Docker-Container-Path-Stat": header})
 
     async def archive_put(request: Request) -> Response:
-        ident, path = request.params["id"], request.arg("path") or ""
+        ident, path = request.params["id"], _archive_path(request)
         await call(services.container_inspect, ident, False)  # 404 before reading the upload
         spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
         async for chunk in request.stream():

@@ -203,6 +203,9 @@ def test_invalid_query_values_are_400(api, stackyard_daemon, busybox_ref):
             ("GET", "/events", {"filters": "x", "until": "1"}),
             ("POST", "/images/create", {"fromImage": "UPPER/Case::bad"}),
             ("POST", "/images/create", {"fromImage": ""}),
+            ("HEAD", f"/containers/{created}/archive", {"path": "/etc\x00x"}),
+            ("GET", f"/containers/{created}/archive", {}),
+            ("GET", "/volumes", {"filters": '{"name": ["a\u0000"]}'}),
             ("POST", f"/containers/{created}/rename", {"name": ""}),
             ("POST", f"/containers/{created}/rename", {"name": "bad name/with slash"}),
             ("POST", "/containers/create?name=bad%20name", None),
@@ -213,7 +216,7 @@ def test_invalid_query_values_are_400(api, stackyard_daemon, busybox_ref):
             else:
                 response = api.request(method, path, params=params)
             assert 400 <= response.status_code < 500, (method, path, params, response.status_code, response.text)
-            if response.status_code != 404:
+            if response.status_code != 404 and method != "HEAD":
                 assert_client_error(response)
     finally:
         api.delete(f"/containers/{created}", params={"force": "1"})
