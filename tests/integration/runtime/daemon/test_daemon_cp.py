@@ -5,7 +5,6 @@ container, and Docker's message for a missing path."""
 import os
 import shutil
 import stat
-import subprocess
 
 import pytest
 
