@@ -23,6 +23,7 @@ from runtime.containers.logs import follow_logs, log_path, parse_log_config, rea
 from runtime.containers.restart import parse_restart_policy
 from runtime.containers.store import ContainerStore, read_json, write_json_atomic
 from runtime.containers.timefmt import format_ns, now_ns
+from runtime.executor import annotations as ann
 from runtime.executor.spec import SpecContext, build_spec
 from runtime.supervisor.client import SupervisorClient
 from runtime.volumes.store import VolumeStore
@@ -138,12 +139,19 @@ class ContainerManager:
         files.write_text_atomic(paths["hosts"], endpoint.hosts or files.default_hosts(hostname))
         files.write_text_atomic(paths["resolv.conf"], endpoint.resolv_conf or files.default_resolv_conf())
         volume_sources, mounts_view, anonymous = resolve_volumes(self.volumes, body, host, image_cfg)
+        joins = {key: self._join_target(host, field) for key, field in
+                 ((ann.IPC_CONTAINER, "IpcMode"), (ann.PID_CONTAINER, "PidMode"))}
         ctx = SpecContext(container_id=cid, rootfs=rootfs.path, rootfs_mounts=rootfs.mounts,
                           image_config=image_cfg, hostname_path=paths["hostname"], hosts_path=paths["hosts"],
                           resolv_conf_path=paths["resolv.conf"],
                           netns_path=endpoint.netns_path, cgroup_parent=self.cgroup_parent,
-                          volume_sources=volume_sources)
+                          volume_sources=volume_sources,
+                          ipc_ns_path=self._placeholder_ns(joins[ann.IPC_CONTAINER], "ipc"),
+                          pid_ns_path=self._placeholder_ns(joins[ann.PID_CONTAINER], "pid"))
         spec = build_spec(body, ctx)
+        for key, donor in joins.items():
+            if donor:
+                spec.setdefault("annotations", {})[key] = donor  # the supervisor re-resolves it at each start
         config = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
         config.setdefault("Hostname", hostname)
         config.setdefault("Env", spec["process"]["env"])
@@ -169,6 +177,29 @@ class ContainerManager:
         self.store.save_state(cid, st.ContainerState(health={"Status": "starting", "FailingStreak": 0, "Log": []} if health else None))
         self.store.save_config(cid, record)
         return record
+
+    def _join_target(self, host: dict, field: str) -> str | None:
+        """The id of the container named by `container:<id|name>` in HostConfig.IpcMode/PidMode
+        (Compose's `service:x` arrives so). Raises NotFound naming the field, or Conflict when
+        it would join itself. Whether it runs is checked at each start (as Docker does)."""
+        mode = host.get(field) or ""
+        if not mode.startswith("container:"):
+            return None
+        ref = mode.split(":", 1)[1]
+        if not ref:
+            raise errdefs.InvalidArgument(f"HostConfig.{field}: {mode!r} names no container")
+        try:
+            return self.resolve(ref)
+        except errdefs.NotFound:
+            raise errdefs.NotFound(f"HostConfig.{field}: No such container: {ref}") from None
+
+    def _placeholder_ns(self, donor: str | None, kind: str) -> str | None:
+        """The donor's namespace path as of now (/proc/0/... when it is not running: never
+        joinable, so a spec the supervisor did not re-resolve fails instead of joining anything)."""
+        if donor is None:
+            return None
+        state = self._state(donor)
+        return f"/proc/{state.pid if state.is_live and state.pid else 0}/ns/{kind}"
 
     def volume_users(self, volume: str) -> list[str]:
         """Ids of containers that mount `volume` (the volume store refuses to remove those)."""

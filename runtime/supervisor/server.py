@@ -239,6 +239,19 @@ class Supervisor:
             container.state = self.store.load_state(container_id)
         return container
 
+    def live_pid(self, container_id: str) -> int | None:
+        """The host pid of a running container's init (IpcMode/PidMode container:x), else None."""
+        container = self.containers.get(container_id)
+        state = container.state if container is not None else None
+        if state is None:
+            try:
+                state = self.store.load_state(container_id)
+            except errdefs.NotFound:
+                return None
+        if state.status is not st.Status.RUNNING and state.status is not st.Status.PAUSED:
+            return None
+        return state.pid or None
+
     def op_ping(self, conn, req, fds):
         return {"pid": os.getpid(), "containers": len(self.containers), **self.report}
 

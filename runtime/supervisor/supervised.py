@@ -23,6 +23,7 @@ from runtime.containers.logs import JsonFileWriter, LogConfig, log_path
 from runtime.containers.restart import RestartPolicy, next_backoff, restart_reason
 from runtime.containers.timefmt import format_ns, now_ns
 from runtime.supervisor.attach import Attachment
+from runtime.supervisor.joins import resolve_joins
 from runtime.supervisor.pump import InputPump, Pump, ensure_fifos
 
 DEFAULT_STOP_TIMEOUT = 10
@@ -131,11 +132,13 @@ class Supervised:
         stdin = stdin_fd if stdin_fd is not None else devnull
         tty = bool(stdio.pop("tty", False))
         try:
+            # IpcMode/PidMode container:x: x's init pid now (it may have restarted since create).
+            spec = resolve_joins(self.spec, self.sup.live_pid)
             if tty:
                 stdio = {"stdin": stdin, "stdout": devnull, "stderr": devnull}
             else:
                 stdio["stdin"] = stdin
-            started = self.executor.start(self.spec, **stdio)
+            started = self.executor.start(spec, **stdio)
         except BaseException as exc:
             for pump in self.pumps:
                 pump.close()
