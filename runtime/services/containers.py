@@ -125,6 +125,9 @@ class ContainersPart:
     def container_list(self, all_: bool, limit: int, size: bool, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
         rows = self.containers.list(all=all_, filters=filters, limit=limit if limit and limit > 0 else None)
         for row in rows:
+            live = self._live_networks(row["Id"])
+            if live is not None:
+                row.setdefault("NetworkSettings", {})["Networks"] = live
             row["Ports"] = [{"IP": b.host_ip or "0.0.0.0", "PrivatePort": b.container_port,
                              "PublicPort": b.host_port, "Type": b.proto} for b in self.published_ports(row["Id"])]
         return rows
@@ -140,7 +143,15 @@ class ContainersPart:
             ports[key] = (ports.get(key) or []) + [{"HostIp": binding.host_ip or "0.0.0.0",
                                                     "HostPort": str(binding.host_port)}]
         settings["Ports"] = ports
+        live = self._live_networks(info["Id"])
+        if live is not None:
+            settings["Networks"] = live  # connect/disconnect after create show up
         return info
+
+    def _live_networks(self, cid: str) -> Optional[dict[str, Any]]:
+        if not os.path.isdir(os.path.join(self.config.root, "network")):
+            return None
+        return self.networks.endpoints(cid) or None
 
     def container_tty(self, ident: str) -> bool:
         return bool(self.containers.inspect(ident)["Config"].get("Tty"))

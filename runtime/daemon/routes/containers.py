@@ -180,13 +180,15 @@ def register(router: Router, services: Any) -> None:
         header = base64.b64encode(json.dumps(stat).encode()).decode()
         return Response(200, b"", "", {"X-Docker-Container-Path-Stat": header})
 
-    async def archive_get(request: Request) -> Response:
+    async def archive_get(request: Request) -> StreamResponse:
         await call(services.container_inspect, request.params["id"], False)  # 404 first, as Docker
         ident, path = request.params["id"], _archive_path(request)
         stat = await call(services.container_path_stat, ident, path)
-        data = await call(services.container_archive, ident, path)
+        chunks = await call(services.container_archive_stream, ident, path)
         header = base64.b64encode(json.dumps(stat).encode()).decode()
-        return Response(200, data, "application/x-tar", {"X-Docker-Container-Path-Stat": header})
+        # Streamed with a short queue: a large file never sits in the daemon's memory.
+        return StreamResponse(iterate_in_thread(lambda: chunks, maxsize=4), content_type="application/x-tar",
+                              headers={"X-Docker-Container-Path-Stat": header})
 
     async def archive_put(request: Request) -> Response:
         ident, path = request.params["id"], _archive_path(request)
