@@ -21,7 +21,6 @@ import os
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -110,14 +109,14 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def stack_memory(pids: list[int]) -> tuple[int, int, str]:
-    """Summed RSS, PSS (KiB) and a per-command breakdown of `pids`."""
+def stack_memory(pids: list[int], roles: dict[int, str] | None = None) -> tuple[int, int, str]:
+    """Summed RSS, PSS (KiB) and a per-command (or per-role) breakdown of `pids`."""
     per: dict[str, list[int]] = {}
     rss = pss = 0
     for pid in pids:
         r, p = memory_kib(pid)
         rss, pss = rss + r, pss + p
-        entry = per.setdefault(_comm(pid), [0, 0, 0])
+        entry = per.setdefault((roles or {}).get(pid) or _comm(pid), [0, 0, 0])
         entry[0] += 1
         entry[1] += r
         entry[2] += p
@@ -150,6 +149,13 @@ class Engines:
             return SupervisorClient(str(self.ours.exec_root / "supervisor.sock")).ping()["pid"]
         except errdefs.StackyardError:
             return None
+
+    def our_roles(self) -> dict[int, str]:
+        roles = {self.ours.process.pid: "daemon"} if self.ours.process else {}
+        supervisor = self.supervisor_pid()
+        if supervisor:
+            roles[supervisor] = "supervisor"
+        return roles
 
     def our_pids(self) -> list[int]:
         roots = [self.ours.process.pid] if self.ours.process else []
@@ -228,14 +234,14 @@ def main() -> None:
         engines.start()
         memory: dict[str, tuple] = {}
         time.sleep(1)  # let both daemons settle after the image import
-        memory["ours idle"] = stack_memory(engines.our_pids())
+        memory["ours idle"] = stack_memory(engines.our_pids(), engines.our_roles())
         memory["docker idle"] = stack_memory(engines.docker_pids())
         ours_env = {"STACKYARD_ENGINE": engines.ours.host}
         docker_env = {"DOCKER_HOST": engines.docker.host}
         biggest = max(args.sizes)
         for n in args.sizes:
             print(f"N = {n} services, median of {args.runs}:", flush=True)
-            grab_ours = (lambda: memory.__setitem__("ours busy", stack_memory(engines.our_pids()))) \
+            grab_ours = (lambda: memory.__setitem__("ours busy", stack_memory(engines.our_pids(), engines.our_roles()))) \
                 if n == biggest else None
             mine, mine_recreated = run_stack(stackyard_argv(), ours_env, engines.ours.host,
                                              engines.ours_image, n, args.runs, grab_ours)
