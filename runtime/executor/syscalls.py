@@ -15,11 +15,12 @@ import fcntl
 import gc
 import os
 import resource
-import shutil
 import signal
 import socket
 import struct
 import termios
+
+from runtime.executor import copyup
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -323,20 +324,8 @@ class LinuxSyscalls:
         return st.st_uid, st.st_gid, st.st_mode & 0o7777
 
     def copy_tree(self, src: str, dst: str) -> None:
-        """Copy src's content into dst keeping owners, modes and symlinks (volume copy-up)."""
-        for entry in os.scandir(src):
-            s, d = entry.path, os.path.join(dst, entry.name)
-            st = entry.stat(follow_symlinks=False)
-            if entry.is_symlink():
-                os.symlink(os.readlink(s), d)
-            elif entry.is_dir(follow_symlinks=False):
-                os.mkdir(d, st.st_mode & 0o7777)
-                self.copy_tree(s, d)
-            else:
-                shutil.copy2(s, d, follow_symlinks=False)
-            os.lchown(d, st.st_uid, st.st_gid)
-            if not entry.is_symlink():
-                os.chmod(d, st.st_mode & 0o7777)
+        """Copy src's content into dst as it is (volume copy-up; copyup.py: never follows a link)."""
+        copyup.copy_tree(src, dst)
 
 
 _INSTANCE: list[LinuxSyscalls] = []
