@@ -41,6 +41,7 @@ class Services(SystemPart, ContainersPart, ArchivePart, ImagesPart, NetworksPart
         container events; returns what was repaired (logged)."""
         fixed = self.network_restore()
         self.ensure_supervisor()
+        fixed += self.reconcile_orphans()
         self.forward_container_events(self._stopping)
         return fixed
 

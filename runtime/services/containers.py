@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from functools import cached_property
@@ -91,6 +92,39 @@ class ContainersPart:
         thread = threading.Thread(target=run, name="container-events", daemon=True)
         thread.start()
         return thread
+
+    def reconcile_orphans(self) -> list[str]:
+        """After a crash: give back what creates cut short left behind (a kill -9 of the daemon
+        between the network/snapshot step and the container record). Runs at start, before any
+        request, so no create is in flight. Returns what it removed."""
+        store = self.containers.store
+        removed_ids = set(store.removed_ids())
+        known = set(store.ids()) | removed_ids
+        fixed: list[str] = []
+        for name in sorted(os.listdir(store.base)):  # record dirs without a config: half created
+            if len(name) == 64 and name not in known:
+                store.delete(name)
+                fixed.append(f"removed the half-created record of {name[:12]}")
+        netns_dir = os.path.dirname(self.networks.sandbox_path("x"))
+        if os.path.isdir(netns_dir):
+            for cid in sorted(os.listdir(netns_dir)):
+                if len(cid) == 64 and cid not in known:
+                    self.networks.destroy_sandbox(cid)
+                    fixed.append(f"removed the network sandbox of unknown container {cid[:12]}")
+        for info in self.images.snapshots.list():
+            key = info.name
+            if key.startswith("container-") and key[len("container-"):] not in known:
+                try:
+                    self.images.snapshots.remove(key)
+                    fixed.append(f"removed the rootfs snapshot of unknown container {key[10:22]}")
+                except errdefs.StackyardError as exc:
+                    log.warning("could not remove snapshot %s: %s", key, exc)
+        rootfs_dir = os.path.join(self.config.exec_root, "rootfs")
+        if os.path.isdir(rootfs_dir):
+            for cid in os.listdir(rootfs_dir):
+                if cid not in known:
+                    shutil.rmtree(os.path.join(rootfs_dir, cid), ignore_errors=True)
+        return fixed
 
     def image_users(self, image_id: str) -> list[str]:
         if not os.path.isdir(os.path.join(self.config.root, "containers")):
