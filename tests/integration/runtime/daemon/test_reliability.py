@@ -138,8 +138,6 @@ def direct_children(pid: int) -> set[int]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="daemon restart keeps the network sandbox/endpoint/netns of a create cut "
-                   "short by kill -9 (no config.json yet): `down` then fails, network has active endpoints")
 def test_kill_9_during_up_keeps_containers_and_reup_converges(daemon, tmp_path):
     n, project = 20, "crash"
     compose = stack_file(tmp_path, n)
