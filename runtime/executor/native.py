@@ -100,6 +100,10 @@ class NativeExecutor:
         state = childmod.State(plan, self._sys, stdio, tty_fd, tty_path,
                                console[1].fileno() if console else None)
         joined = False
+        # Joining a PID namespace that already has processes (exec, PidMode container:x): the
+        # child is visible there as a host Python until execve, so it must be undumpable from
+        # its very first instruction (the flag is inherited across fork).
+        dumpable_off = dumpable_off or bool(pid_path)
         try:
             if dumpable_off:
                 # Pitfall 5 (CVE-2019-5736 class): never visible in the container while dumpable.
