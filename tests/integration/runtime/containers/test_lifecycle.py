@@ -224,3 +224,15 @@ def test_events_missed_between_two_subscriptions_are_replayed(env):
         pass  # idle: everything missed has been replayed
     assert (a, "die") in seen and (b, "start") in seen and (b, "die") in seen
     assert (a, "start") not in seen  # already seen by the first subscription
+
+
+def test_etc_hostname_holds_the_containers_hostname(env):
+    m = env.manager
+    named = env.run(["sh", "-c", "cat /etc/hostname; hostname"], Hostname="web1")
+    plain = env.run(["cat", "/etc/hostname"])
+    m.wait(named)
+    m.wait(plain)
+    wait_for(lambda: b"".join(d for _, d in m.logs(named)).count(b"\n") >= 2)
+    assert b"".join(d for _, d in m.logs(named)) == b"web1\nweb1\n"
+    wait_for(lambda: list(m.logs(plain)))
+    assert b"".join(d for _, d in m.logs(plain)) == plain[:12].encode() + b"\n"

@@ -58,7 +58,8 @@ class Runner:
         cdir = self.base / cid
         overlay = Overlay(self.lower, cdir)
         files = {}
-        for name, text in (("hostname", "probe\n"), ("hosts", "127.0.0.1 localhost\n"),
+        # /etc/hostname holds the container's hostname, as the container manager writes it.
+        for name, text in (("hostname", (create.get("Hostname") or cid[:12]) + "\n"), ("hosts", "127.0.0.1 localhost\n"),
                            ("resolv.conf", "nameserver 127.0.0.53\n")):
             (cdir / name).write_text(text)
             files[name] = str(cdir / name)

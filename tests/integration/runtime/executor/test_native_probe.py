@@ -27,6 +27,7 @@ def test_default_container_isolation_and_docker_defaults(native, probe_path):
     assert info["sys_readonly"] == 1 and info["proc_sys_readonly"] == 1 and info["sysrq_writable"] == 0
     assert info["root_readonly"] == 0
     assert info["hosts"] == "127.0.0.1 localhost\n" and info["resolv_conf"] == "nameserver 127.0.0.53\n"
+    assert info["etc_hostname"] == "probe-host\n"
     assert "FOO=bar" in info["env"] and "HOME=/root" in info["env"] and "HOSTNAME=probe-host" in info["env"]
     assert any(e.startswith("PATH=/usr/local/sbin") for e in info["env"])
     m = mounts(info)
@@ -38,6 +39,7 @@ def test_default_container_isolation_and_docker_defaults(native, probe_path):
     assert mount_devices(info)["/dev/pts"] not in host_pts  # its own devpts instance
     assert m["/dev/shm"][0] == "tmpfs" and "size=65536k" in m["/dev/shm"][2]
     assert m["/dev/mqueue"][0] == "mqueue"
+    assert "/etc/hostname" in m and "/etc/hosts" in m and "/etc/resolv.conf" in m  # per-container files, bound in
     assert not any(p.startswith(("/work", "/tmp/sy-", "/root")) for p in m), sorted(m)  # no host mounts leak in
     for name in ("null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm"):
         assert name in info["devices"]
