@@ -6,14 +6,28 @@ Used by runtime/images (pull/push), the daemon and `stackyard login/logout`. Mod
 (monolithic/chunked/mount), and the pure deciders `endpoints`, `retry`, `challenge`, `errcode`.
 """
 
-from runtime.registry.blobs import BlobStream, download_blob
-from runtime.registry.client import DEFAULT_USER_AGENT, RegistryClient
-from runtime.registry.config import RegistryConfig
-from runtime.registry.credentials import AuthConfig, erase_credentials, get_credentials, store_credentials
-from runtime.registry.descriptor import Descriptor, DigestVerifier, compute_digest, is_digest
+import importlib
+from typing import Any
 
-__all__ = [
-    "AuthConfig", "BlobStream", "DEFAULT_USER_AGENT", "Descriptor", "DigestVerifier", "RegistryClient",
-    "RegistryConfig", "compute_digest", "download_blob", "erase_credentials", "get_credentials",
-    "is_digest", "store_credentials",
-]
+# Names resolved on first use (PEP 562): importing `runtime.registry.config` or another light
+# module must not pull in httpx (~100 ms, ~16 MiB), so an idle daemon and `--help` stay small.
+_EXPORTS = {
+    "BlobStream": "blobs", "download_blob": "blobs",
+    "DEFAULT_USER_AGENT": "client", "RegistryClient": "client",
+    "RegistryConfig": "config",
+    "AuthConfig": "credentials", "erase_credentials": "credentials", "get_credentials": "credentials",
+    "store_credentials": "credentials",
+    "Descriptor": "descriptor", "DigestVerifier": "descriptor", "compute_digest": "descriptor",
+    "is_digest": "descriptor",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runtime.registry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"runtime.registry.{module}"), name)
+    globals()[name] = value
+    return value

@@ -38,12 +38,13 @@ class ImagesPart:
     @cached_property
     def images(self):
         from runtime.images import ImageService
-        from runtime.registry import RegistryClient, RegistryConfig
-        registry = RegistryClient(RegistryConfig(insecure_registries=list(self.config.insecure_registries),
-                                                 mirrors=list(self.config.registry_mirrors)))
+        from runtime.registry.config import RegistryConfig
+        config = RegistryConfig(insecure_registries=list(self.config.insecure_registries),
+                                mirrors=list(self.config.registry_mirrors))
         # The store lives at the root itself (content/, overlay/, images.db), where the in-process
-        # `stackyard image` verbs put it too, so both see the same images.
-        return ImageService(self.config.root, registry=registry)
+        # `stackyard image` verbs put it too, so both see the same images. The registry client
+        # (httpx) is made on the first pull or push: an idle daemon does not carry it.
+        return ImageService(self.config.root, registry_config=config)
 
     def images_close(self) -> None:
         if "images" in self.__dict__:
