@@ -16,39 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 from typing import Iterator
 
 from runtime import errdefs
+from runtime.metadata.jsonfile import read_json, write_json_atomic
 from runtime.containers.state import ContainerState
-
-
-def write_json_atomic(path: str, data: dict) -> None:
-    """Raises Internal/PermissionDenied (mapped from the OSError) naming the file."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise errdefs.from_oserror(exc, f"file {path}") from exc
-
-
-def read_json(path: str) -> dict:
-    """Raises NotFound when absent, Internal when the file is not JSON."""
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except FileNotFoundError as exc:
-        raise errdefs.NotFound(f"file {path} not found") from exc
-    except ValueError as exc:
-        raise errdefs.Internal(f"file {path} is not valid JSON: {exc}") from exc
 
 
 class ContainerStore:

@@ -8,7 +8,6 @@ record of usage to drift.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -17,6 +16,7 @@ import time
 from typing import Callable
 
 from runtime import errdefs
+from runtime.metadata.jsonfile import read_json, write_json_atomic
 
 VALID_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 ANONYMOUS_LABEL = "com.docker.volume.anonymous"
@@ -24,31 +24,6 @@ ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 def _now_rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-# The volume layer sits below the containers one, so it keeps its own two small file helpers.
-def write_json_atomic(path: str, data: dict) -> None:
-    """tmp + fsync + rename: a crash leaves the old record or the new one. Raises errdefs."""
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "w") as fh:
-            json.dump(data, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise errdefs.from_oserror(exc, f"file {path}") from exc
-
-
-def read_json(path: str) -> dict:
-    """Raises NotFound when absent, Internal when corrupt."""
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except FileNotFoundError as exc:
-        raise errdefs.NotFound(f"file {path} not found") from exc
-    except ValueError as exc:
-        raise errdefs.Internal(f"file {path} is not valid JSON: {exc}") from exc
 
 
 class VolumeStore:
