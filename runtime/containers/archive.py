@@ -15,7 +15,6 @@ directory's fd, which gives it the same guarantees as image layer extraction.
 from __future__ import annotations
 
 import datetime
-import errno
 import os
 import posixpath
 import stat
@@ -24,8 +23,8 @@ from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Optional
 
 from runtime import errdefs
-from runtime.snapshots.tarstream import TarEntry, TarFormatError, TarReader
-from runtime.snapshots.unpack import (O_PATH, WHITEOUT_PREFIX, LayerApplier, UnsafeEntry,
+from runtime.snapshots.tarstream import TarEntry, TarReader
+from runtime.snapshots.unpack import (O_PATH, WHITEOUT_PREFIX, LayerApplier, UnsafeEntry, apply_entries,
                                       member_path, openat2)
 
 # -- pure decisions ------------------------------------------------------------------------
@@ -343,42 +342,21 @@ def extract(root_fd: int, path: str, stream: BinaryIO, *, no_overwrite_dir_non_d
         applier = LayerApplier(f"/proc/self/fd/{node.fd}")
     finally:
         node.close()
-    reader = TarReader(_chunks(stream))
-    entry: Optional[TarEntry] = None
-    try:
-        while True:
-            entry = reader.next_entry()
-            if entry is None:
-                break
-            rel = member_path(entry.name)
-            if posixpath.basename(rel).startswith(WHITEOUT_PREFIX):
-                # The layer applier would turn these into overlay whiteouts.
-                raise UnsafeEntry(f"names starting with {WHITEOUT_PREFIX!r} are not supported by docker cp here")
-            if no_overwrite_dir_non_dir:
-                is_dir = _existing_kind(applier.root_fd, rel)
-                new_dir = entry.type == tarfile.DIRTYPE
-                if is_dir is True and not new_dir:
-                    raise UnsafeEntry(f"cannot overwrite directory {clean(rel)!r} with non-directory")
-                if is_dir is False and new_dir:
-                    raise UnsafeEntry(f"cannot overwrite non-directory {clean(rel)!r} with directory")
-            if not copy_uid_gid:
-                entry.uid = entry.gid = 0
-            if not rel and entry.type == tarfile.DIRTYPE:
-                continue  # "./" names the destination itself: leave its owner and mode alone
-            applier.apply(entry, reader)
-        applier.finish()
-        reader.drain()
-        return applier.entries
-    except UnsafeEntry as exc:
-        name = entry.name if entry is not None else "?"
-        raise errdefs.InvalidArgument(f"{what}: refused entry {name!r}: {exc}") from None
-    except TarFormatError as exc:
-        at = f" after entry {entry.name!r}" if entry is not None else ""
-        raise errdefs.InvalidArgument(f"{what}: malformed tar{at}: {exc}") from None
-    except OSError as exc:
-        name = entry.name if entry is not None else "?"
-        if exc.errno in (errno.ELOOP, errno.EXDEV, errno.ENOTDIR):
-            raise errdefs.InvalidArgument(f"{what}: refused entry {name!r}: {exc.strerror}") from None
-        raise errdefs.from_oserror(exc, f"{what}: entry {name!r}") from exc
-    finally:
-        applier.close()
+    def admit(entry: TarEntry) -> bool:
+        rel = member_path(entry.name)
+        if posixpath.basename(rel).startswith(WHITEOUT_PREFIX):
+            # The layer applier would turn these into overlay whiteouts.
+            raise UnsafeEntry(f"names starting with {WHITEOUT_PREFIX!r} are not supported by docker cp here")
+        if no_overwrite_dir_non_dir:
+            is_dir = _existing_kind(applier.root_fd, rel)
+            new_dir = entry.type == tarfile.DIRTYPE
+            if is_dir is True and not new_dir:
+                raise UnsafeEntry(f"cannot overwrite directory {clean(rel)!r} with non-directory")
+            if is_dir is False and new_dir:
+                raise UnsafeEntry(f"cannot overwrite non-directory {clean(rel)!r} with directory")
+        if not copy_uid_gid:
+            entry.uid = entry.gid = 0
+        # "./" names the destination itself: leave its owner and mode alone.
+        return bool(rel) or entry.type != tarfile.DIRTYPE
+
+    return apply_entries(TarReader(_chunks(stream)), applier, what=what, admit=admit)

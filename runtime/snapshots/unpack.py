@@ -27,7 +27,7 @@ import shutil
 import stat
 import tarfile
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from runtime import errdefs
 from runtime.snapshots.tarstream import TarEntry, TarFormatError, TarReader
@@ -327,14 +327,25 @@ def apply_layer(root: str, chunks: Iterator[bytes], *, what: str) -> int:
     Raises:
         errdefs.InvalidArgument: an unsafe or malformed entry (named), or a malformed tar.
     """
-    reader = TarReader(chunks)
-    applier = LayerApplier(root)
+    return apply_entries(TarReader(chunks), LayerApplier(root), what=what)
+
+
+def apply_entries(reader: TarReader, applier: "LayerApplier", *, what: str,
+                  admit: Optional[Callable[[TarEntry], bool]] = None) -> int:
+    """Apply every entry of `reader` through `applier` (closed at the end); the number applied.
+
+    Shared by layer unpacking and `docker cp` into a container. `admit(entry)` may adjust an
+    entry, return False to skip it, or raise UnsafeEntry. Every failure becomes an errdefs
+    error naming `what` and the entry.
+    """
     entry: Optional[TarEntry] = None
     try:
         while True:
             entry = reader.next_entry()
             if entry is None:
                 break
+            if admit is not None and not admit(entry):
+                continue
             applier.apply(entry, reader)
         applier.finish()
         reader.drain()
