@@ -18,5 +18,6 @@ NONROOT_CAPS = "io.stackyard.nonroot-drops-caps"  # "true": uid != 0 gets no eff
 RUNTIME = "io.stackyard.runtime"                # HostConfig.Runtime: "" (native) | "crun" | "runc"
 PRIVILEGED = "io.stackyard.privileged"          # "true": all devices, no device cgroup rules
 IPC_CONTAINER = "io.stackyard.ipc-container"      # IpcMode container:x → x's id (the supervisor re-resolves its pid at start)
+IPC_MODE = "io.stackyard.ipc-mode"                # "shareable" | "host": others may join (the supervisor shares /dev/shm)
 PID_CONTAINER = "io.stackyard.pid-container"      # PidMode container:x → x's id, likewise
 CRUN_BPF = "run.oci.seccomp_bpf_data"             # crun: precompiled BPF, base64

@@ -363,6 +363,8 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
     annotations = {ann.CONTAINER_ID: ctx.container_id, ann.CGROUP_PARENT: ctx.cgroup_parent,
                    ann.STOP_SIGNAL: create.get("StopSignal") or image.get("StopSignal") or "SIGTERM",
                    ann.ROOTFS_MOUNTS: json.dumps(ctx.rootfs_mounts or []), ann.NONROOT_CAPS: "true"}
+    if host.get("IpcMode") in ("shareable", "host"):
+        annotations[ann.IPC_MODE] = host["IpcMode"]  # joiners check it (supervisor/shm.py)
     if host.get("Runtime"):
         from runtime.executor.runtimes import check_runtime
         check_runtime(host["Runtime"])

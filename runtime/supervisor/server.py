@@ -41,6 +41,7 @@ from runtime.containers import state as st
 from runtime.containers.restart import boot_restart_reason
 from runtime.containers.store import ContainerStore, write_json_atomic
 from runtime.containers.timefmt import now_ns
+from runtime.supervisor import shm
 from runtime.supervisor.connection import Connection
 from runtime.supervisor.loop import Loop
 from runtime.supervisor.protocol import error_reply
@@ -190,6 +191,12 @@ class Supervisor:
 
     def _remove_run_dir(self, container_id: str) -> None:
         run_dir = os.path.join(self.run_root, "containers", container_id)
+        if os.path.isdir(os.path.join(run_dir, "shm")):
+            from runtime.executor.syscalls import linux
+            try:
+                shm.release(linux(), os.path.join(run_dir, "shm"))
+            except OSError as exc:
+                self.log(f"{container_id[:12]}: cannot release /dev/shm: {exc}")
         for name in ("stdout", "stderr"):
             try:
                 os.unlink(os.path.join(run_dir, name))
@@ -238,6 +245,16 @@ class Supervisor:
             container.configure(config)
             container.state = self.store.load_state(container_id)
         return container
+
+    def donor_spec(self, container_id: str) -> dict | None:
+        """The OCI spec of an IpcMode container:x donor (its annotations say if it shares)."""
+        container = self.containers.get(container_id)
+        if container is not None:
+            return container.spec
+        try:
+            return self.store.load_supervise(container_id)["spec"]
+        except errdefs.NotFound:
+            return None
 
     def live_pid(self, container_id: str) -> int | None:
         """The host pid of a running container's init (IpcMode/PidMode container:x), else None."""
@@ -478,5 +495,7 @@ class Supervisor:
                 container.save(st.on_restarting(container.state))
                 container.restart_timer = self.loop.call_later(0, container._policy_start)
                 self.report["restarted"].append(container_id)
+            else:
+                container.release_shm()  # stopped for good: its shareable /dev/shm goes too
         if self.report["adopted"] or self.report["lost"]:
             self.log(f"re-adopted {len(self.report['adopted'])} container(s), lost {len(self.report['lost'])}")

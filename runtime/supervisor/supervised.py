@@ -23,6 +23,7 @@ from runtime.containers.logs import JsonFileWriter, LogConfig, log_path
 from runtime.containers.restart import RestartPolicy, next_backoff, restart_reason
 from runtime.containers.timefmt import format_ns, now_ns
 from runtime.supervisor.attach import Attachment
+from runtime.supervisor import shm
 from runtime.supervisor.joins import resolve_joins
 from runtime.supervisor.pump import InputPump, Pump, ensure_fifos
 
@@ -134,6 +135,7 @@ class Supervised:
         try:
             # IpcMode/PidMode container:x: x's init pid now (it may have restarted since create).
             spec = resolve_joins(self.spec, self.sup.live_pid)
+            spec = self._share_shm(spec)
             if tty:
                 stdio = {"stdin": stdin, "stdout": devnull, "stderr": devnull}
             else:
@@ -147,6 +149,7 @@ class Supervised:
                                          exit_code=st.start_failure_exit_code(exc)))
             self._finish_attachments()
             if not restart:
+                self.release_shm()
                 # Waiters (`docker run` waits for next-exit, or removed with --rm) must hear
                 # of it; an AutoRemove container is removed after a failed start, as Docker does.
                 self.sup.notify_exit(self, restarting=False)
@@ -172,6 +175,29 @@ class Supervised:
         self.save(st.on_started(base, pid=started.init_pid or started.pid, now=now_ns(), restart=restart))
         self.emit("start")  # Docker says "start" for policy restarts too
         self._schedule_probe()
+
+    @property
+    def shm_path(self) -> str:
+        return shm.shm_dir(self.sup.run_root, self.id)
+
+    def _share_shm(self, spec: dict) -> dict:
+        """IpcMode shareable: our host tmpfs (mounted now unless it still is); container:x: x's."""
+        source = shm.plan(spec, self.sup.run_root, self.sup.donor_spec)
+        if source is None:
+            return spec
+        if source == self.shm_path:
+            from runtime.executor.syscalls import linux
+            shm.ensure_mounted(linux(), source, self.spec)
+        return shm.rewrite(spec, source)
+
+    def release_shm(self) -> None:
+        """Unmounts our host /dev/shm tmpfs, if any (stopped for good, failed start, removed)."""
+        if os.path.isdir(self.shm_path):
+            from runtime.executor.syscalls import linux
+            try:
+                shm.release(linux(), self.shm_path)
+            except OSError as exc:
+                self.sup.log(f"{self.id[:12]}: cannot release /dev/shm: {exc}")
 
     # -- exit -----------------------------------------------------------------------------
     def attach(self, fd: int, streams: frozenset[str]) -> None:
@@ -243,6 +269,9 @@ class Supervised:
             self.stop_requested = False
             self.emit("stop")
         restarting = self._after_exit(code, uptime)
+        if not restarting:
+            # A policy restart keeps it, so running joiners and the new run share one memory.
+            self.release_shm()
         self.sup.notify_exit(self, restarting=restarting)
 
     def _after_exit(self, code: int, uptime: float) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 
@@ -94,7 +95,17 @@ class Env:
             handle = handle or cgroups.find(f"stackyard/{cid}")
             if handle is not None:
                 executor.cleanup({}, handle)
+        for target in mounts_under(self.base):  # e.g. a shareable /dev/shm a failed test left
+            subprocess.run(["umount", "-l", target], check=False)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def mounts_under(base: str) -> list[str]:
+    """Mount points at or below `base` in our mount namespace, deepest first."""
+    real = os.path.realpath(base).rstrip("/") + "/"
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        targets = [line.split()[4].replace("\\040", " ") for line in f]
+    return sorted((t for t in targets if (t + "/").startswith(real)), key=len, reverse=True)
 
 
 @pytest.fixture
