@@ -78,3 +78,19 @@ def test_five_start_stop_cycles_leave_no_mount(env):
     m.remove(b)
     m.remove(a)
     assert mounts_under(env.run_root) == []
+
+
+def test_shm_survives_a_supervisor_restart_and_is_released_after(env):
+    import signal
+    m = env.manager
+    a = env.run(["sh", "-c", "echo kept > /dev/shm/k; sleep 30"], name="adopt-a", HostConfig={"IpcMode": "shareable"})
+    wait_for(lambda: os.path.exists(os.path.join(_shm_of(env, a), "k")))
+    env.stop_supervisor(env.pids[0], signal.SIGKILL)
+    env.start_supervisor()
+    # Re-adopted: the donor's tmpfs is still mounted with its content; a new joiner sees it.
+    assert _shm_of(env, a) in mounts_under(env.run_root)
+    b = env.run(["cat", "/dev/shm/k"], HostConfig={"IpcMode": "container:adopt-a"})
+    assert m.wait(b)["StatusCode"] == 0
+    wait_for(lambda: "kept" in _out(m, b))
+    m.stop(a, timeout=0)
+    assert mounts_under(env.run_root) == []
