@@ -1,9 +1,12 @@
 """The embedded DNS server of one network (a thread of the daemon).
 
-Started by `manager` on the network's gateway address, port 53 (UDP and TCP). Answers A/AAAA
-for the names of that network's endpoints (`dnsnames.NameTable`, swapped whole by the manager);
-forwards every other name to upstream resolvers (the host's /etc/resolv.conf unless the
-manager was given others) — except on internal networks, and except names that exist on
+Started by `manager` on the network's gateway address, port 53 (UDP and TCP). Every query is
+answered by who asks: the client's source address must be one of our containers' endpoint
+addresses (anyone else gets REFUSED: the host, another network's stray traffic), and the answer
+comes from that container's view (`dnsnames.ClientView`, swapped whole by the manager): the
+names of all the networks the container is on, whichever of our gateways it asked. Other names
+are forwarded to upstream resolvers (the host's /etc/resolv.conf unless the manager was given
+others) — except for containers only on internal networks, and except names that exist on
 another of our networks, so a container never learns a name from a network it is not on.
 dnslib is imported here, and this module is imported only when a server starts (daemon side).
 """
@@ -20,11 +23,14 @@ from typing import Callable
 
 from dnslib import AAAA, QTYPE, RCODE, RR, A, DNSRecord
 
-from runtime.network.dnsnames import NameTable, canonical, rotate
+from runtime.network.dnsnames import ClientView, canonical, rotate
 
 log = logging.getLogger(__name__)
 TTL = 600
 UPSTREAM_TIMEOUT = 2.0
+# DNS over TCP is rare (truncated answers); a few connections at once are plenty, and a
+# container opening many must not make the daemon start a thread for each
+MAX_TCP_CONNECTIONS = 16
 
 _forwarders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stackyard-dns-fwd")
 
@@ -32,12 +38,14 @@ _forwarders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stackyard-dn
 class DnsServer:
     """One listener pair (UDP + TCP) on `address:port` with its own selector thread."""
 
-    def __init__(self, address: str, port: int, table: Callable[[], NameTable], *,
-                 upstreams: Callable[[], list[tuple[str, int]]], forward: bool,
+    def __init__(self, address: str, port: int, view: Callable[[str], ClientView | None], *,
+                 upstreams: Callable[[], list[tuple[str, int]]],
                  is_foreign: Callable[[str], bool]):
+        """`view(source address)`: what that client may resolve, None for a stranger."""
         self.address, self.port = address, port
-        self._table, self._upstreams, self._forward = table, upstreams, forward
+        self._view, self._upstreams = view, upstreams
         self._is_foreign = is_foreign
+        self._tcp_slots = threading.BoundedSemaphore(MAX_TCP_CONNECTIONS)
         # one counter per (name, type): resolvers ask A and AAAA in pairs, and a shared
         # counter would then always start A answers with the same replica
         self._counters: dict[tuple[str, int], int] = {}
@@ -101,9 +109,23 @@ class DnsServer:
             conn, peer = self._tcp.accept()
         except OSError:
             return
-        threading.Thread(target=self._tcp_conn, args=(conn, peer[0]), daemon=True).start()
+        if not self._tcp_slots.acquire(blocking=False):
+            conn.close()  # busy: the client retries or falls back to UDP
+            return
+        try:
+            threading.Thread(target=self._tcp_conn, args=(conn, peer[0]), daemon=True).start()
+        except BaseException:
+            self._tcp_slots.release()
+            conn.close()
+            raise
 
     def _tcp_conn(self, conn: socket.socket, client: str) -> None:
+        try:
+            self._tcp_exchange(conn, client)
+        finally:
+            self._tcp_slots.release()
+
+    def _tcp_exchange(self, conn: socket.socket, client: str) -> None:
         done = threading.Event()
 
         def send(reply: bytes) -> None:
@@ -131,13 +153,20 @@ class DnsServer:
             return
         if not request.questions:
             return
+        view = self._view(client)
+        if view is None:
+            # not one of our containers: answer nothing about our names, forward nothing
+            reply = request.reply()
+            reply.header.rcode = RCODE.REFUSED
+            send(reply.pack())
+            return
         q = request.questions[0]
         name = canonical(str(q.qname))
-        found = self._table().lookup(name, client)
+        found = view.table.lookup(name, client)
         if found is not None:
             send(self._answer(request, found, q).pack())
             return
-        upstreams = self._upstreams() if self._forward else []
+        upstreams = self._upstreams() if view.forward else []
         if not upstreams or self._is_foreign(name):
             reply = request.reply()
             reply.header.rcode = RCODE.NXDOMAIN

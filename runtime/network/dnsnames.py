@@ -1,9 +1,12 @@
 """Name → address tables of the embedded DNS (pure).
 
 Built by `manager` from its persisted state every time an endpoint comes or goes, and read by
-the `dns` server threads (the table object is replaced whole, never mutated, so readers need no
-lock). One table per network: a name on another network is not in it, which is the isolation
-of names Docker gives.
+the `dns` server threads (the objects are replaced whole, never mutated, so readers need no
+lock). One table per network; a client is answered from the *view* of its container: the union
+of the tables of the networks that container is on (`client_views`), looked up by the client's
+source address. A name on a network the container is not on is not in its view, which is the
+isolation of names Docker gives, and a container on several networks resolves names of each of
+them, as with Docker's 127.0.0.11.
 """
 
 from __future__ import annotations
@@ -67,6 +70,51 @@ def build_table(endpoints: list[dict]) -> NameTable:
                 if client:
                     links.setdefault(client, {})[canonical(alias)] = target
     return NameTable({k: tuple(v) for k, v in names.items()}, links)
+
+
+@dataclass(frozen=True)
+class ClientView:
+    """What one container may resolve: `table` (its networks' names, links keyed by its own
+    addresses) and whether other names go upstream (not when all its networks are internal)."""
+    table: NameTable
+    forward: bool
+
+
+def merge_tables(tables: list[NameTable]) -> NameTable:
+    """Union of several networks' tables, in the container's connection order; a name known
+    on several networks is answered from the first one that has it (Docker does the same)."""
+    if len(tables) == 1:
+        return tables[0]
+    names: dict[str, tuple[Endpoint, ...]] = {}
+    links: dict[str, dict[str, str]] = {}
+    for t in tables:
+        for name, eps in t.names.items():
+            names.setdefault(name, eps)
+        for client, aliases in t.links.items():
+            merged = links.setdefault(client, {})
+            for alias, target in aliases.items():
+                merged.setdefault(alias, target)
+    return NameTable(names, links)
+
+
+def client_views(containers: list[tuple[list[str], list[tuple[NameTable, bool]]]]) -> dict[str, ClientView]:
+    """`containers`: for each container, (its addresses, [(table, internal) of each of its
+    networks in connection order]) → {source address: view}. A container's links are
+    visible from any of its addresses (it may ask from either interface)."""
+    views: dict[str, ClientView] = {}
+    for addresses, nets in containers:
+        if not nets:
+            continue
+        merged = merge_tables([t for t, _ in nets])
+        own_links: dict[str, str] = {}
+        for a in addresses:
+            for alias, target in merged.links.get(a, {}).items():
+                own_links.setdefault(alias, target)
+        table = NameTable(merged.names, {a: own_links for a in addresses} if own_links else {})
+        view = ClientView(table, forward=any(not internal for _, internal in nets))
+        for a in addresses:
+            views[a] = view
+    return views
 
 
 def rotate(items: tuple, counter: int) -> list:

@@ -68,7 +68,7 @@ class Firewall:
     def _ensure_jumps(self) -> None:
         if self._created is None:
             has_nft = shutil.which("nft") is not None
-            self._created = {t for t in ("nat", "filter") if has_nft and
+            self._created = {t for t in ("nat", "filter", "raw") if has_nft and
                              _run(["nft", "list", "table", "ip", t]).returncode != 0}
         for chain, (table, builtin) in rules.iptables_chains(self.tag).items():
             if _run(["iptables", "-t", table, "-S", chain]).returncode != 0:

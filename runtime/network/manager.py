@@ -34,7 +34,7 @@ from runtime import errdefs
 from runtime.network import files, firewall, kernel, naming, store
 from runtime.network import ipam as ipam_mod
 from runtime.network import rules as rules_mod
-from runtime.network.dnsnames import NameTable, build_table
+from runtime.network.dnsnames import ClientView, NameTable, build_table, client_views
 from runtime.network.ports import PortBinding, check_binding, normalize_binding, reserve
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class NetworkManager:
         self._links = None  # kernel.Links, opened lazily (pyroute2 import)
         self._dns: dict[str, object] = {}
         self._tables: dict[str, NameTable] = {}
+        self._views: dict[str, ClientView] = {}  # container address → what it may resolve
         self._all_names: frozenset[str] = frozenset()
         self._reservations: dict[tuple, object] = {}  # (proto, ip, port) -> socket
         self._proxy = None
@@ -489,9 +490,26 @@ class NetworkManager:
         eps = [ep for _, ep in self._endpoints_of(net_id)]
         self._tables[net_id] = build_table(eps)
         self._all_names = frozenset(n for t in self._tables.values() for n in t.names)
+        self._rebuild_views()
 
-    def _table_for(self, net_id: str) -> NameTable:
-        return self._tables.get(net_id) or NameTable()
+    def _rebuild_views(self) -> None:
+        """Who may resolve what, by source address (issue 6 review: names must not leak to
+        another network's containers, and a container on several networks resolves all of
+        them). Replaced whole: the DNS threads read it without the lock."""
+        nets = self._state["networks"]
+        containers = []
+        for sb in self._state["sandboxes"].values():
+            addresses, tables = [], []
+            for net_id, ep in sorted(sb["endpoints"].items(), key=lambda x: x[1]["_seq"]):
+                if net_id not in nets:
+                    continue
+                addresses += [a for a in (ep["IPAddress"], ep["GlobalIPv6Address"]) if a]
+                tables.append((self._tables.get(net_id) or NameTable(), nets[net_id]["Internal"]))
+            containers.append((addresses, tables))
+        self._views = client_views(containers)
+
+    def _view_for(self, client: str) -> ClientView | None:
+        return self._views.get(client)
 
     def _upstreams(self) -> list[tuple[str, int]]:
         if self._upstreams_override is not None:
@@ -515,8 +533,7 @@ class NetworkManager:
                 continue
             try:
                 self._dns[net_id] = DnsServer(
-                    c["Gateway"], self._dns_port, lambda n=net_id: self._table_for(n),
-                    upstreams=self._upstreams, forward=not net["Internal"],
+                    c["Gateway"], self._dns_port, self._view_for, upstreams=self._upstreams,
                     is_foreign=lambda name: name in self._all_names)
             except OSError as exc:
                 raise errdefs.from_oserror(exc, f"embedded DNS of network {net['Name']} on {c['Gateway']}:{self._dns_port}") from exc
@@ -526,17 +543,26 @@ class NetworkManager:
         if server is not None:
             server.stop()
 
-    def _first_endpoint(self, sb: dict) -> tuple[dict, dict] | None:
-        for net_id, ep in sorted(sb["endpoints"].items(), key=lambda x: x[1]["_seq"]):
-            return self._state["networks"][net_id], ep
-        return None
+    def _dns_servers(self, sb: dict) -> list[str]:
+        """The gateways of the container's networks, in connection order (at most 3, the
+        resolver's limit). Each of them answers the container with the names of all its
+        networks, so the file stays right after a later connect, and after a disconnect
+        while another listed network remains."""
+        out = []
+        for net_id, _ in sorted(sb["endpoints"].items(), key=lambda x: x[1]["_seq"]):
+            net = self._state["networks"][net_id]
+            gw = next((c["Gateway"] for c in net["IPAM"]["Config"] if ":" not in c["Subnet"]), None)
+            if gw and gw not in out:
+                out.append(gw)
+        return out[:3]
 
     def resolv_conf(self, container_id, *, dns=(), dns_search=(), dns_opt=()) -> str:
-        """The container's resolv.conf: the embedded DNS of its first network (Docker uses
-        127.0.0.11; we use the gateway address, where the server listens) unless `dns`."""
+        """The container's resolv.conf: the embedded DNS on the gateways of its networks
+        (Docker uses 127.0.0.11; we use the gateway addresses, where the servers listen)
+        unless `dns`."""
         with self._lock:
             sb = self._state["sandboxes"].get(container_id)
-            first = self._first_endpoint(sb) if sb else None
+            ours = self._dns_servers(sb) if sb else []
         host_servers, host_search, host_opts = [], [], []
         try:
             with open("/etc/resolv.conf") as f:
@@ -545,9 +571,8 @@ class NetworkManager:
             pass
         if dns:
             servers = list(dns)
-        elif first is not None:
-            servers = [first[1]["Gateway"] or next(
-                c["Gateway"] for c in first[0]["IPAM"]["Config"] if ":" not in c["Subnet"])]
+        elif ours:
+            servers = ours
         elif sb is None:  # network_mode host: the host's own file
             servers = host_servers
         else:  # none: nothing reachable; keep the host's non-loopback servers as Docker does
@@ -666,9 +691,11 @@ class NetworkManager:
     def _sync_firewall(self) -> None:
         bridges = []
         for net in self._state["networks"].values():
-            v4 = next((c["Subnet"] for c in net["IPAM"]["Config"] if ":" not in c["Subnet"]), None)
+            pool4 = next((c for c in net["IPAM"]["Config"] if ":" not in c["Subnet"]), None)
             masq = self._masquerade and net["Options"].get(OPT_MASQ, "true").lower() != "false"
-            bridges.append(rules_mod.BridgeRule(net["_bridge"], v4, net["Internal"], masq))
+            bridges.append(rules_mod.BridgeRule(net["_bridge"], pool4["Subnet"] if pool4 else None,
+                                                net["Internal"], masq,
+                                                gateway4=pool4["Gateway"] if pool4 else None))
         ports = []
         if self.port_backend != "proxy":
             for sb in self._state["sandboxes"].values():
@@ -786,7 +813,17 @@ class NetworkManager:
                     self.links.delete(link["name"])
             self._fw.clear()
             if self._state["ip_forward_by_us"]:
-                kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+                # another instance (another state dir) may still route its networks' traffic
+                # through forwarding we turned on: switch it off only when no bridge of any
+                # instance is left
+                others = sorted(l["name"] for l in self.links.list() if l["kind"] == "bridge" and (
+                    (l["name"] or "").startswith(naming.BRIDGE_PREFIX)
+                    or (l["alias"] or "").startswith(naming.interface_alias(""))))
+                if others:
+                    log.warning("leaving net.ipv4.ip_forward on: bridges of other stackyard instances "
+                                "remain (%s)", ", ".join(others))
+                else:
+                    kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
                 self._state["ip_forward_by_us"] = False
             self._save(durable=True)
         self.close()

@@ -14,13 +14,27 @@ What the rules do (issue 6, "Isolation" and "Published ports"):
   traffic from 127.0.0.0/8 DNATed onto a bridge is masqueraded (pitfall 8, together with
   route_localnet=1 on that bridge).
 - prerouting/output: published ports: DNAT of host-local destinations to the container.
+- raw prerouting (before conntrack and NAT): anything arriving from one of our bridges for
+  127.0.0.0/8 is dropped. route_localnet=1 on our bridges (needed for DNAT from 127.0.0.1)
+  would otherwise let a container (CAP_NET_RAW) reach services bound to the host's loopback
+  with a hand-made frame (the CVE-2020-8558 class). Replies of DNATed localhost connections
+  are unaffected: they arrive addressed to the gateway (masqueraded) and are un-NATed later.
+- input: an internal network's bridge may reach the host only for DNS on its own gateway (and
+  replies to connections the host opened); otherwise an internal container with a hand-made
+  route or frame could use host services (another network's DNS forwarding upstream) to get
+  out.
 - When the manager itself turned on ip_forward, forwarded traffic that neither enters nor
-  leaves one of our bridges is dropped, so the host does not become a router by accident.
+  leaves one of our bridges (or any `sybr*` bridge of another instance) is dropped, so the
+  host does not become a router by accident.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from runtime.network.naming import BRIDGE_PREFIX
+
+BRIDGE_WILDCARD = BRIDGE_PREFIX + "*"  # every instance's bridges (unless renamed by option)
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class BridgeRule:
     subnet4: str | None
     internal: bool
     masquerade: bool
+    gateway4: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,10 @@ def nft_ruleset(table: str, bridges: list[BridgeRule], ports: list[PortRule],
     if len(ours) > 1:
         fwd.append(f"iifname {_set(ours)} oifname {_set(ours)} drop")
     if guard_forward and ours:
-        fwd.append(f"iifname != {_set(ours)} oifname != {_set(ours)} drop")
+        # other instances' bridges (another state dir) are exempt too: their traffic relies
+        # on the forwarding this instance turned on
+        fwd.append(f'iifname != "{BRIDGE_WILDCARD}" oifname != "{BRIDGE_WILDCARD}" '
+                   f"iifname != {_set(ours)} oifname != {_set(ours)} drop")
     post = []
     dnat_bridges = sorted({p.bridge for p in ports})
     for br in dnat_bridges:
@@ -84,7 +102,17 @@ def nft_ruleset(table: str, bridges: list[BridgeRule], ports: list[PortRule],
     for p in ports:
         match = f"ip daddr {p.host_ip} " if p.host_ip else "meta nfproto ipv4 "
         dnat.append(f"{match}{p.proto} dport {p.host_port} dnat ip to {p.dest_ip}:{p.dest_port}")
+    raw = [f"iifname {_set(ours)} ip daddr 127.0.0.0/8 drop"] if ours else []
+    inp = []
+    for b in bridges:
+        if b.internal:
+            inp.append(f'iifname "{b.bridge}" ct state established,related accept')
+            if b.gateway4:
+                inp.append(f'iifname "{b.bridge}" ip daddr {b.gateway4} meta l4proto {{ tcp, udp }} th dport 53 accept')
+            inp.append(f'iifname "{b.bridge}" drop')
     body = [f"table inet {table} {{"]
+    body += _chain("localnet", "type filter hook prerouting priority raw; policy accept;", raw)
+    body += _chain("input", "type filter hook input priority filter; policy accept;", inp)
     body += _chain("ports", None, dnat)
     body += _chain("prerouting", "type nat hook prerouting priority -100; policy accept;",
                    ["fib daddr type local jump ports"])
@@ -108,7 +136,8 @@ def _chain(name: str, hook: str | None, rules: list[str]) -> list[str]:
 def iptables_chains(tag: str) -> dict[str, tuple[str, str]]:
     """Our chains → (table, built-in chain that jumps to it)."""
     return {f"SY-{tag}-PRE": ("nat", "PREROUTING"), f"SY-{tag}-OUT": ("nat", "OUTPUT"),
-            f"SY-{tag}-POST": ("nat", "POSTROUTING"), f"SY-{tag}-FWD": ("filter", "FORWARD")}
+            f"SY-{tag}-POST": ("nat", "POSTROUTING"), f"SY-{tag}-FWD": ("filter", "FORWARD"),
+            f"SY-{tag}-IN": ("filter", "INPUT"), f"SY-{tag}-RAW": ("raw", "PREROUTING")}
 
 
 def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
@@ -133,7 +162,18 @@ def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
         b = next((x for x in bridges if x.bridge == br), None)
         if b is not None and b.subnet4:
             nat.append(f"-A {post} -s {b.subnet4} -o {br} -m conntrack --ctstate DNAT -j MASQUERADE")
-    filt = [f":{fwd} - [0:0]"]
+    inp, raw = f"SY-{tag}-IN", f"SY-{tag}-RAW"
+    raw_rules = [f":{raw} - [0:0]"]
+    for b in bridges:
+        raw_rules.append(f"-A {raw} -i {b.bridge} -d 127.0.0.0/8 -j DROP")
+    filt = [f":{fwd} - [0:0]", f":{inp} - [0:0]"]
+    for b in bridges:
+        if b.internal:
+            filt.append(f"-A {inp} -i {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            if b.gateway4:
+                for proto in ("udp", "tcp"):
+                    filt.append(f"-A {inp} -i {b.bridge} -d {b.gateway4}/32 -p {proto} -m {proto} --dport 53 -j ACCEPT")
+            filt.append(f"-A {inp} -i {b.bridge} -j DROP")
     for b in bridges:
         filt.append(f"-A {fwd} -i {b.bridge} -o {b.bridge} -j ACCEPT")
     for b in bridges:
@@ -150,5 +190,8 @@ def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
             filt.append(f"-A {fwd} -i {b.bridge} -j ACCEPT")
             filt.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
     if guard_forward and bridges:
+        filt.append(f"-A {fwd} -i {BRIDGE_PREFIX}+ -j RETURN")
+        filt.append(f"-A {fwd} -o {BRIDGE_PREFIX}+ -j RETURN")
         filt.append(f"-A {fwd} -j DROP")
-    return "*nat\n" + "\n".join(nat) + "\nCOMMIT\n*filter\n" + "\n".join(filt) + "\nCOMMIT\n"
+    return ("*raw\n" + "\n".join(raw_rules) + "\nCOMMIT\n*nat\n" + "\n".join(nat) + "\nCOMMIT\n*filter\n"
+            + "\n".join(filt) + "\nCOMMIT\n")

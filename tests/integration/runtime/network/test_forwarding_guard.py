@@ -76,3 +76,39 @@ def test_forwarding_only_for_our_bridges(tmpdir_path, masquerade):
     finally:
         for path in (a, b, host):
             kernel.delete_netns(path)
+
+
+def test_purge_keeps_forwarding_while_another_instance_has_networks(tmpdir_path):
+    """Two managers (two state dirs, e.g. the daemon and a test daemon): the one that turned
+    forwarding on is purged first; the other's containers must keep their way out."""
+    from runtime.network import NetworkManager
+
+    host = os.path.join(tmpdir_path, "scratch-host")
+    a = os.path.join(tmpdir_path, "neigh-a")
+    kernel.create_netns(host)
+
+    def scenario():
+        kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+        neighbour(host, a, 1)
+        first = NetworkManager(os.path.join(tmpdir_path, "s1"), os.path.join(tmpdir_path, "r1"),
+                               default_pools=[("10.231.0.0/16", 24)], dns_upstreams=[])
+        second = NetworkManager(os.path.join(tmpdir_path, "s2"), os.path.join(tmpdir_path, "r2"),
+                                default_pools=[("10.232.0.0/16", 24)], dns_upstreams=[])
+        try:
+            first.create_network("one")
+            second.create_network("two")
+            c = second.create_sandbox("c")
+            second.connect("two", "c", sandbox=c, names=["c"])
+            assert ping(c, "10.240.1.2", tries=3)
+            first.purge()
+            assert kernel.read_sysctl("/proc/sys/net/ipv4/ip_forward") == "1"
+            assert ping(c, "10.240.1.2", tries=3)  # the other instance's traffic still flows
+        finally:
+            first.purge()
+            second.purge()
+
+    try:
+        kernel.run_in_netns(host, scenario)
+    finally:
+        for path in (a, host):
+            kernel.delete_netns(path)

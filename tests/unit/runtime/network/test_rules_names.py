@@ -1,7 +1,7 @@
 """Firewall rule text and DNS name tables (pure)."""
 
 from runtime.network import rules
-from runtime.network.dnsnames import Endpoint, build_table, rotate
+from runtime.network.dnsnames import Endpoint, NameTable, build_table, client_views, rotate
 
 A = rules.BridgeRule("sybraaaa", "10.1.0.0/16", internal=False, masquerade=True)
 B = rules.BridgeRule("sybrbbbb", "10.2.0.0/16", internal=False, masquerade=True)
@@ -41,7 +41,7 @@ def test_iptables_restore_text():
     assert "-A SY-abc-FWD -i sybraaaa -o sybrbbbb -j DROP" in text
     assert "-A SY-abc-FWD -i sybrcccc -j DROP" in text
     assert "-A SY-abc-POST -s 10.1.0.0/16 ! -o sybraaaa -j MASQUERADE" in text
-    assert text.count("COMMIT") == 2
+    assert text.count("COMMIT") == 3
 
 
 def test_name_table_services_aliases_links_and_round_robin():
@@ -72,3 +72,72 @@ def test_link_forms():
     assert parse_link("db") == ("db", "db")
     assert parse_link("db:database") == ("db", "database")
     assert parse_link("/app-db-1:/app-web-1/database") == ("app-db-1", "database")
+
+
+GW_A = rules.BridgeRule("sybraaaa", "10.1.0.0/16", internal=False, masquerade=True, gateway4="10.1.0.1")
+GW_INT = rules.BridgeRule("sybrcccc", "10.3.0.0/16", internal=True, masquerade=True, gateway4="10.3.0.1")
+
+
+def test_nft_drops_loopback_destinations_from_our_bridges_before_conntrack():
+    text = rules.nft_ruleset("t", [GW_A, GW_INT], [PORT])
+    raw = text[text.index("chain localnet"):]
+    raw = raw[:raw.index("}\n")]
+    assert "type filter hook prerouting priority raw;" in raw
+    assert 'iifname { "sybraaaa", "sybrcccc" } ip daddr 127.0.0.0/8 drop' in raw
+
+
+def test_nft_internal_bridge_reaches_the_host_only_for_its_own_dns():
+    text = rules.nft_ruleset("t", [GW_A, GW_INT], [])
+    inp = text[text.index("chain input"):]
+    inp = inp[:inp.index("}\n\tchain")]
+    lines = [l.strip() for l in inp.splitlines()[2:] if l.strip()]
+    assert lines == ['iifname "sybrcccc" ct state established,related accept',
+                     'iifname "sybrcccc" ip daddr 10.3.0.1 meta l4proto { tcp, udp } th dport 53 accept',
+                     'iifname "sybrcccc" drop']  # the normal network's input is not filtered
+
+
+def test_iptables_raw_and_input_chains():
+    text = rules.iptables_restore("abc", [GW_A, GW_INT], [PORT], guard_forward=True)
+    assert text.startswith("*raw\n:SY-abc-RAW - [0:0]\n")
+    assert "-A SY-abc-RAW -i sybraaaa -d 127.0.0.0/8 -j DROP" in text
+    assert "-A SY-abc-IN -i sybrcccc -d 10.3.0.1/32 -p udp -m udp --dport 53 -j ACCEPT" in text
+    assert text.index("--dport 53 -j ACCEPT") < text.index("-A SY-abc-IN -i sybrcccc -j DROP")
+    assert "-A SY-abc-IN -i sybraaaa" not in text
+    # the forwarding guard spares every instance's bridges
+    assert text.index("-A SY-abc-FWD -i sybr+ -j RETURN") < text.index("-A SY-abc-FWD -j DROP")
+    assert rules.iptables_chains("abc")["SY-abc-RAW"] == ("raw", "PREROUTING")
+    assert rules.iptables_chains("abc")["SY-abc-IN"] == ("filter", "INPUT")
+
+
+def test_nft_forward_guard_spares_other_instances_bridges():
+    text = rules.nft_ruleset("t", [GW_A], [], guard_forward=True)
+    assert 'iifname != "sybr*" oifname != "sybr*" iifname != { "sybraaaa" }' in text
+
+
+def test_client_views_union_of_the_containers_networks():
+    front = build_table([
+        {"IPAddress": "10.1.0.2", "GlobalIPv6Address": "", "DNSNames": ["web"], "Aliases": []},
+        {"IPAddress": "10.1.0.3", "GlobalIPv6Address": "", "DNSNames": ["x", "dup"], "Aliases": [],
+         "Links": ["web:site"]},
+        {"IPAddress": "10.1.0.4", "GlobalIPv6Address": "", "DNSNames": ["y"], "Aliases": []},
+    ])
+    back = build_table([
+        {"IPAddress": "10.2.0.2", "GlobalIPv6Address": "fd00::2", "DNSNames": ["db", "dup"], "Aliases": []},
+        {"IPAddress": "10.2.0.3", "GlobalIPv6Address": "", "DNSNames": ["x"], "Aliases": []},
+    ])
+    views = client_views([(["10.1.0.3", "10.2.0.3"], [(front, False), (back, True)]),
+                          (["10.1.0.4"], [(front, False)]),
+                          (["10.2.0.2", "fd00::2"], [(back, True)]),
+                          ([], [])])
+    x = views["10.1.0.3"]
+    assert views["10.2.0.3"] is x and x.forward  # one view whichever interface asks
+    assert x.table.lookup("db") == (Endpoint("10.2.0.2", "fd00::2"),)
+    assert x.table.lookup("web") == (Endpoint("10.1.0.2", None),)
+    assert x.table.lookup("dup") == (Endpoint("10.1.0.3", None),)  # the first network wins
+    assert x.table.lookup("site", client="10.2.0.3") == (Endpoint("10.1.0.2", None),)  # its link, from either address
+    y = views["10.1.0.4"]
+    assert y.table.lookup("db") is None and y.table.lookup("site", client="10.1.0.4") is None
+    db = views["fd00::2"]
+    assert not db.forward and db.table.lookup("web") is None  # only internal networks: no upstream
+    assert "10.9.9.9" not in views
+    assert client_views([(["10.5.0.2"], [(NameTable(), False)])])["10.5.0.2"].table.lookup("a") is None
