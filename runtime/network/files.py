@@ -1,8 +1,8 @@
 """Rendering of a container's /etc/resolv.conf and /etc/hosts (pure).
 
 Called by `manager.resolv_conf` / `manager.hosts_file`, whose text the container manager
-writes into the container's state directory and bind-mounts. The embedded DNS of the
-container's first network is the nameserver unless the service set `dns`.
+writes into the container's state directory and bind-mounts. The embedded DNS on the
+gateways of the container's networks are the nameservers unless the service set `dns`.
 """
 
 from __future__ import annotations
