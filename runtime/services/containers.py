@@ -193,16 +193,23 @@ class ContainersPart:
     def container_start(self, ident: str) -> None:
         cid = self.containers.resolve(ident)
         stdin_fd = self._pending_stdin.pop(cid, None)
-        published = self._publish_ports(cid)  # a port in use fails the start, as with Docker
+        self._starting.add(cid)  # a late `die` of the previous run must not take the new ports
         try:
-            self.containers.start(cid, stdin_fd=stdin_fd)
-        except BaseException:
-            if published:
-                self.networks.unpublish(cid)
-            raise
+            published = self._publish_ports(cid)  # a port in use fails the start, as with Docker
+            try:
+                self.containers.start(cid, stdin_fd=stdin_fd)
+            except BaseException:
+                if published:
+                    self.networks.unpublish(cid)
+                raise
         finally:
+            self._starting.discard(cid)
             if stdin_fd is not None:
                 os.close(stdin_fd)
+
+    @cached_property
+    def _starting(self) -> set[str]:
+        return set()
 
     # -- published ports: held while the container runs ------------------------------------
     def _publish_ports(self, cid: str) -> bool:
@@ -235,6 +242,8 @@ class ContainersPart:
         if event.get("Type") != "container" or not cid:
             return
         if action == "die":
+            if cid in self._starting:
+                return
             # Events arrive late: a `die` of the previous run may come after a new start has
             # published the ports again. Only a container that is still down gives them back.
             try:
