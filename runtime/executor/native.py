@@ -76,7 +76,69 @@ def _pid_ns_path(spec: dict) -> tuple[bool, str | None]:
     return False, None
 
 
-class NativeExecutor:
+class ContainerControl:
+    """What both executors do the same way once a container runs: everything goes through its
+    cgroup or its /proc entry, whichever runtime started it."""
+
+    def open_pty(self, container_pid: int) -> tuple[int, int]:
+        """(master, slave) of a new pty in the container's own devpts instance, for `exec -t`:
+        inside, `tty` names /dev/pts/N. Both fds are CLOEXEC; the caller closes them."""
+        import fcntl
+        import struct
+        root = f"/proc/{container_pid}/root/dev/pts"
+        try:
+            master = os.open(f"{root}/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise errdefs.from_oserror(exc, f"pty of container process {container_pid}") from exc
+        try:
+            fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
+            number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]
+            slave = os.open(f"{root}/{number}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as exc:
+            os.close(master)
+            raise errdefs.from_oserror(exc, f"pty of container process {container_pid}") from exc
+        return master, slave
+
+    def kill(self, cgroup: cgroups.CgroupHandle, sig: int, *, all_processes: bool = False,
+             pid: int | None = None) -> None:
+        """Signal the container: its init (`pid`, or the first process in the cgroup) or every process."""
+        try:
+            if sig == signal.SIGKILL and cgroup.is_frozen():
+                cgroup.freeze(False)  # a v1-frozen task cannot die; Docker's kill works on paused containers
+            if all_processes:
+                cgroup.kill(sig)
+                return
+            target = pid if pid is not None else next(iter(cgroup.pids()), None)
+            if target is None:
+                raise errdefs.Conflict("container is not running")
+            os.kill(target, sig)
+        except ProcessLookupError:
+            raise errdefs.Conflict("container is not running") from None
+        except OSError as exc:
+            raise errdefs.from_oserror(exc, "kill container") from exc
+
+    def pause(self, cgroup: cgroups.CgroupHandle) -> None:
+        cgroup.freeze(True)
+
+    def resume(self, cgroup: cgroups.CgroupHandle) -> None:
+        cgroup.freeze(False)
+
+    def stats(self, cgroup: cgroups.CgroupHandle) -> dict:
+        """Docker-shaped stats: cpu_stats, memory_stats, pids_stats, networks (from the netns)."""
+        out = cgroup.stats()
+        pids = cgroup.pids()
+        if pids:
+            out["networks"] = _net_dev(pids[0])
+        return out
+
+    def top(self, cgroup: cgroups.CgroupHandle) -> list[int]:
+        return cgroup.pids()
+
+    def oom_killed(self, cgroup: cgroups.CgroupHandle) -> bool:
+        return cgroup.oom_killed()
+
+
+class NativeExecutor(ContainerControl):
     """The default executor. Methods raise errdefs.* only."""
 
     def __init__(self) -> None:
@@ -231,64 +293,6 @@ class NativeExecutor:
         plan.new_netns = False
         return self._fork(plan, childmod.EXEC_STEPS, pid_new=False, pid_path=pid_path if pid_join else None,
                           stdio=(stdin, stdout, stderr), tty_fd=tty_fd, dumpable_off=True)
-
-    def open_pty(self, container_pid: int) -> tuple[int, int]:
-        """(master, slave) of a new pty in the container's own devpts instance, for `exec -t`:
-        inside, `tty` names /dev/pts/N. Both fds are CLOEXEC; the caller closes them."""
-        import fcntl
-        import struct
-        root = f"/proc/{container_pid}/root/dev/pts"
-        try:
-            master = os.open(f"{root}/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError as exc:
-            raise errdefs.from_oserror(exc, f"pty of container process {container_pid}") from exc
-        try:
-            fcntl.ioctl(master, 0x40045431, struct.pack("i", 0))  # TIOCSPTLCK: unlock
-            number = struct.unpack("I", fcntl.ioctl(master, 0x80045430, b"\0" * 4))[0]
-            slave = os.open(f"{root}/{number}", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-        except OSError as exc:
-            os.close(master)
-            raise errdefs.from_oserror(exc, f"pty of container process {container_pid}") from exc
-        return master, slave
-
-    # -- control -------------------------------------------------------------------------------
-    def kill(self, cgroup: cgroups.CgroupHandle, sig: int, *, all_processes: bool = False,
-             pid: int | None = None) -> None:
-        """Signal the container: its init (`pid`, or the first process in the cgroup) or every process."""
-        try:
-            if sig == signal.SIGKILL and cgroup.is_frozen():
-                cgroup.freeze(False)  # a v1-frozen task cannot die; Docker's kill works on paused containers
-            if all_processes:
-                cgroup.kill(sig)
-                return
-            target = pid if pid is not None else next(iter(cgroup.pids()), None)
-            if target is None:
-                raise errdefs.Conflict("container is not running")
-            os.kill(target, sig)
-        except ProcessLookupError:
-            raise errdefs.Conflict("container is not running") from None
-        except OSError as exc:
-            raise errdefs.from_oserror(exc, "kill container") from exc
-
-    def pause(self, cgroup: cgroups.CgroupHandle) -> None:
-        cgroup.freeze(True)
-
-    def resume(self, cgroup: cgroups.CgroupHandle) -> None:
-        cgroup.freeze(False)
-
-    def stats(self, cgroup: cgroups.CgroupHandle) -> dict:
-        """Docker-shaped stats: cpu_stats, memory_stats, pids_stats, networks (from the netns)."""
-        out = cgroup.stats()
-        pids = cgroup.pids()
-        if pids:
-            out["networks"] = _net_dev(pids[0])
-        return out
-
-    def top(self, cgroup: cgroups.CgroupHandle) -> list[int]:
-        return cgroup.pids()
-
-    def oom_killed(self, cgroup: cgroups.CgroupHandle) -> bool:
-        return cgroup.oom_killed()
 
     def cleanup(self, spec: dict, cgroup: cgroups.CgroupHandle | None) -> None:
         """Remove the container's cgroups (after its processes are gone: kills stragglers first)."""

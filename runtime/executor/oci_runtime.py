@@ -22,7 +22,7 @@ from runtime.executor import annotations as ann
 from runtime.executor import cgroups
 from runtime.executor import child as childmod
 from runtime.executor import syscalls as sc
-from runtime.executor.native import Started, _mkdir_hosts, _net_dev, exec_user_annotations
+from runtime.executor.native import ContainerControl, Started, _mkdir_hosts, exec_user_annotations
 from runtime.executor.caps import CAPABILITIES
 from runtime.executor.plan import _device, device_rules, host_devices, own_capabilities
 from runtime.executor.seccomp import compile_bpf
@@ -87,7 +87,7 @@ def _hybrid_workaround() -> None:
     s.mount("tmpfs", "/sys/fs/cgroup/unified", "tmpfs", 0, "size=4k")
 
 
-class OciRuntimeExecutor:
+class OciRuntimeExecutor(ContainerControl):
     """Same methods as NativeExecutor; errors are errdefs.*."""
 
     def __init__(self, binary: str = "crun", *, state_dir: str = DEFAULT_STATE) -> None:
@@ -203,34 +203,6 @@ class OciRuntimeExecutor:
         finally:
             path.unlink(missing_ok=True)
             pidfile.unlink(missing_ok=True)
-
-    def open_pty(self, container_pid: int) -> tuple[int, int]:
-        """A pty in the container's own devpts (same as NativeExecutor.open_pty)."""
-        from runtime.executor.native import NativeExecutor
-        return NativeExecutor.open_pty(self, container_pid)  # type: ignore[arg-type]
-
-    def kill(self, cgroup: cgroups.CgroupHandle, sig: int, *, all_processes: bool = False, pid: int | None = None) -> None:
-        from runtime.executor.native import NativeExecutor
-        NativeExecutor.kill(self, cgroup, sig, all_processes=all_processes, pid=pid)  # type: ignore[arg-type]
-
-    def pause(self, cgroup: cgroups.CgroupHandle) -> None:
-        cgroup.freeze(True)
-
-    def resume(self, cgroup: cgroups.CgroupHandle) -> None:
-        cgroup.freeze(False)
-
-    def stats(self, cgroup: cgroups.CgroupHandle) -> dict:
-        out = cgroup.stats()
-        pids = cgroup.pids()
-        if pids:
-            out["networks"] = _net_dev(pids[0])
-        return out
-
-    def top(self, cgroup: cgroups.CgroupHandle) -> list[int]:
-        return cgroup.pids()
-
-    def oom_killed(self, cgroup: cgroups.CgroupHandle) -> bool:
-        return cgroup.oom_killed()
 
     def cleanup(self, spec: dict, cgroup: cgroups.CgroupHandle | None) -> None:
         """`<runtime> delete --force`, unmount the host-side rootfs, remove the bundle."""
