@@ -18,9 +18,9 @@ from typing import Callable, List, Optional
 import typer
 
 from runtime import errdefs
+from runtime.cli.errors import run_verb
 
 DEFAULT_ROOT = "/var/lib/stackyard"
-EXIT_FAILURE, EXIT_INVALID = 1, 2
 
 
 def _service(ctx: typer.Context):
@@ -32,19 +32,7 @@ def _service(ctx: typer.Context):
 
 
 def _run(verb: str, body: Callable[[], None]) -> None:
-    """errdefs (and OS errors on the files we were given) → one line on stderr and an exit code."""
-    try:
-        body()
-    except errdefs.InvalidArgument as exc:
-        typer.echo(f"stackyard image {verb}: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID)
-    except errdefs.StackyardError as exc:
-        typer.echo(f"stackyard image {verb}: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILURE)
-    except OSError as exc:
-        typer.echo(f"stackyard image {verb}: {exc.filename or ''}{': ' if exc.filename else ''}"
-                   f"{exc.strerror or exc}", err=True)
-        raise typer.Exit(EXIT_FAILURE)
+    run_verb(f"stackyard image {verb}", body)
 
 
 @contextlib.contextmanager

@@ -15,12 +15,12 @@ from typing import Callable, Optional
 import typer
 
 from runtime import errdefs
+from runtime.cli.errors import run_verb
 
 # runtime.registry is imported inside the commands: it pulls in httpx, which the other
 # runtime verbs (and `--help`) should not pay for.
 
 DEFAULT_SERVER = "docker.io"
-EXIT_FAILURE, EXIT_INVALID = 1, 2
 
 
 def registry_host(server: Optional[str]) -> str:
@@ -49,15 +49,7 @@ def read_password_stdin() -> str:
 
 
 def _run(verb: str, body: Callable[[], None]) -> None:
-    """Run a verb body; errdefs become one line on stderr and an exit code (no tracebacks)."""
-    try:
-        body()
-    except errdefs.InvalidArgument as exc:
-        typer.echo(f"stackyard {verb}: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID)
-    except errdefs.StackyardError as exc:
-        typer.echo(f"stackyard {verb}: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILURE)
+    run_verb(f"stackyard {verb}", body)
 
 
 def _credentials(username: Optional[str], password: Optional[str], password_stdin: bool) -> tuple[str, str]:
