@@ -3,6 +3,8 @@
 Called by `manager.resolv_conf` / `manager.hosts_file`, whose text the container manager
 writes into the container's state directory and bind-mounts. The embedded DNS on the
 gateways of the container's networks are the nameservers unless the service set `dns`.
+After a connect or disconnect the networks façade (runtime/services/networks.py) edits the
+existing files with `replace_nameservers`, `hosts_with` and `hosts_without`.
 """
 
 from __future__ import annotations
@@ -90,3 +92,49 @@ def render_hosts(hostname: str, own_addresses, extra_hosts=(), host_gateway: str
     for addr in own_addresses:
         lines.append(f"{addr}\t{names}")
     return "\n".join(lines) + "\n"
+
+
+def replace_nameservers(text: str, servers) -> str:
+    """`text` (a resolv.conf) with its nameserver lines replaced by `servers`, put where the
+    first one was; search, options and comments are kept as they are."""
+    render_resolv_conf(servers)  # validates the addresses
+    out, placed = [], False
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "nameserver":
+            if not placed:
+                out += [f"nameserver {s}" for s in servers]
+                placed = True
+            continue
+        out.append(line)
+    if not placed:
+        comments = 0
+        while comments < len(out) and out[comments].lstrip().startswith(("#", ";")):
+            comments += 1
+        out[comments:comments] = [f"nameserver {s}" for s in servers]
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _record(line: str) -> tuple[str, tuple[str, ...]] | None:
+    fields = line.split("#", 1)[0].split()
+    return (fields[0], tuple(fields[1:])) if len(fields) > 1 else None
+
+
+def hosts_with(text: str, addresses, names) -> str:
+    """/etc/hosts `text` with an `address names…` line for each address it lacks (what Docker
+    adds when a container joins another network)."""
+    names = tuple(dict.fromkeys(names))
+    have = {_record(line) for line in text.splitlines()}
+    lines = text.splitlines()
+    for addr in addresses:
+        if (addr, names) not in have:
+            lines.append(f"{addr}\t{' '.join(names)}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def hosts_without(text: str, addresses, names) -> str:
+    """/etc/hosts `text` without the `address names…` lines of `addresses` (a network the
+    container left); the user's own lines for those addresses stay."""
+    drop = {(a, tuple(dict.fromkeys(names))) for a in addresses}
+    lines = [line for line in text.splitlines() if _record(line) not in drop]
+    return "\n".join(lines) + "\n" if lines else ""

@@ -556,6 +556,19 @@ class NetworkManager:
                 out.append(gw)
         return out[:3]
 
+    def nameservers(self, container_id) -> list[str]:
+        """The embedded DNS servers a container on its current networks should list (what
+        resolv_conf() writes when `dns` is not set); [] without a sandbox or endpoint."""
+        with self._lock:
+            sb = self._state["sandboxes"].get(container_id)
+            return self._dns_servers(sb) if sb else []
+
+    def gateways(self) -> set[str]:
+        """The IPv4 gateways of every network (where the embedded DNS servers listen)."""
+        with self._lock:
+            return {c["Gateway"] for n in self._state["networks"].values()
+                    for c in n["IPAM"]["Config"] if ":" not in c["Subnet"] and c.get("Gateway")}
+
     def resolv_conf(self, container_id, *, dns=(), dns_search=(), dns_opt=()) -> str:
         """The container's resolv.conf: the embedded DNS on the gateways of its networks
         (Docker uses 127.0.0.11; we use the gateway addresses, where the servers listen)

@@ -4,12 +4,15 @@ Mixed into `runtime.services.Services`; called by the network routes and by the 
 part (sandboxes, endpoints, resolv.conf, published ports). State under <root>/network, named
 network namespaces under <exec-root>/netns. `network_connect` of a container needs the
 containers part (`container_endpoint_target`), which supplies its sandbox and DNS names.
+After a connect or disconnect the container's resolv.conf and hosts files (in its record
+directory, bind-mounted into it) are edited in place, so a running container sees the change.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from functools import cached_property
 from typing import Any
 
@@ -100,16 +103,97 @@ class NetworksPart:
         net = self.networks.get(ident)
         container_id, sandbox, names = self.container_endpoint_target(container)
         ipam = endpoint.get("IPAMConfig") or {}
-        self.networks.connect(net["Id"], container_id, sandbox=sandbox, names=names,
-                              aliases=tuple(endpoint.get("Aliases") or ()),
-                              ipv4_address=ipam.get("IPv4Address") or None,
-                              ipv6_address=ipam.get("IPv6Address") or None,
-                              mac_address=endpoint.get("MacAddress") or None,
-                              links=tuple(endpoint.get("Links") or ()))
+        before = self.networks.nameservers(container_id)
+        joined = self.networks.connect(net["Id"], container_id, sandbox=sandbox, names=names,
+                                       aliases=tuple(endpoint.get("Aliases") or ()),
+                                       ipv4_address=ipam.get("IPv4Address") or None,
+                                       ipv6_address=ipam.get("IPv6Address") or None,
+                                       mac_address=endpoint.get("MacAddress") or None,
+                                       links=tuple(endpoint.get("Links") or ()))
         self._network_event("connect", net, {"container": container_id})
+        self._refresh_container_files(container_id, before, added=_addresses(joined))
 
     def network_disconnect(self, ident: str, container: str, force: bool) -> None:
         net = self.networks.get(ident)
         container_id, _, _ = self.container_endpoint_target(container)
+        before = self.networks.nameservers(container_id)
+        left = self.networks.endpoints(container_id).get(net["Name"]) or {}
         self.networks.disconnect(net["Id"], container_id, force=force)
         self._network_event("disconnect", net, {"container": container_id})
+        self._refresh_container_files(container_id, before, removed=_addresses(left))
+
+    # -- the container's resolv.conf and hosts after connect/disconnect ------------------
+
+    def container_files(self, container_id: str) -> dict[str, Any] | None:
+        """The container's record (HostConfig, Config.Hostname, ResolvConfPath, HostsPath),
+        None when there is none (no containers part, or the container is gone)."""
+        containers = getattr(self, "containers", None)
+        if containers is None:
+            return None
+        try:
+            return containers.inspect(container_id)
+        except errdefs.NotFound:
+            return None
+
+    @cached_property
+    def _files_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    def _refresh_container_files(self, container_id: str, before: list[str], *, added=(), removed=()) -> None:
+        """Docker's behaviour on connect/disconnect: the nameservers follow the networks (each
+        network's gateway, where its DNS listens) unless HostConfig.Dns is set or the user
+        changed them; search and options stay. /etc/hosts gains the container's address on a
+        joined network and loses the one of a left network. The files are rewritten in place:
+        they are bind-mounted, a rename would leave the container on the old inode. A failure
+        here is logged; the connect itself has happened."""
+        record = self.container_files(container_id)
+        if record is None:
+            return
+        from runtime.network import files
+        host = record.get("HostConfig") or {}
+        with self._files_lock:
+            try:
+                path = record.get("ResolvConfPath")
+                if path and not host.get("Dns"):
+                    current = _read(path)
+                    servers, _, _ = files.parse_resolv_conf(current)
+                    ours = self.networks.gateways()
+                    if servers == before or all(s in ours or s in before for s in servers):
+                        wanted = self.networks.nameservers(container_id)
+                        if wanted != servers:
+                            _rewrite_in_place(path, files.replace_nameservers(current, wanted))
+                    else:
+                        log.info("container %s: resolv.conf nameservers changed by the user; not updated",
+                                 container_id[:12])
+                path = record.get("HostsPath")
+                hostname = (record.get("Config") or {}).get("Hostname") or container_id[:12]
+                if path and (added or removed):
+                    current = _read(path)
+                    text = files.hosts_without(current, removed, [hostname])
+                    text = files.hosts_with(text, added, [hostname])
+                    if text != current:
+                        _rewrite_in_place(path, text)
+            except (OSError, errdefs.StackyardError) as exc:
+                log.warning("container %s: resolv.conf/hosts not updated after a network change: %s",
+                            container_id[:12], exc)
+
+
+def _addresses(endpoint: dict[str, Any]) -> list[str]:
+    return [a for a in (endpoint.get("IPAddress"), endpoint.get("GlobalIPv6Address")) if a]
+
+
+def _read(path: str) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd) as f:
+        return f.read()
+
+
+def _rewrite_in_place(path: str, text: str) -> None:
+    """Same inode: write over the old content, then cut what is left of it."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        data = text.encode()
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)

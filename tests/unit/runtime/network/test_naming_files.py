@@ -69,3 +69,24 @@ def test_binding_normalisation_and_checks():
         check_binding(PortBinding(80, 0, "", "sctp"))
     with pytest.raises(errdefs.Unsupported, match="IPv6 host addresses"):
         check_binding(PortBinding(80, 0, "::1"))
+
+
+def test_nameservers_replaced_in_place_of_the_old_ones():
+    text = "# by stackyard\nnameserver 10.1.0.1\nnameserver 10.2.0.1\nsearch sy.test\noptions ndots:2\n"
+    assert files.replace_nameservers(text, ["10.2.0.1", "10.3.0.1"]) == (
+        "# by stackyard\nnameserver 10.2.0.1\nnameserver 10.3.0.1\nsearch sy.test\noptions ndots:2\n")
+    assert files.replace_nameservers("search a\n", ["10.3.0.1"]) == "nameserver 10.3.0.1\nsearch a\n"
+    assert files.replace_nameservers(text, []) == "# by stackyard\nsearch sy.test\noptions ndots:2\n"
+    with pytest.raises(errdefs.InvalidArgument):
+        files.replace_nameservers(text, ["not-an-ip"])
+
+
+def test_hosts_gain_and_lose_the_container_address_of_a_network():
+    text = files.render_hosts("web", ["10.1.0.2"], ["db:10.9.9.9"])
+    joined = files.hosts_with(text, ["10.2.0.5", "fd00::5"], ["web"])
+    assert joined.splitlines()[-2:] == ["10.2.0.5\tweb", "fd00::5\tweb"]
+    assert files.hosts_with(joined, ["10.2.0.5"], ["web"]) == joined  # not twice
+    user = joined + "10.1.0.2\tmine\n"  # a line the user added for the same address stays
+    left = files.hosts_without(user, ["10.1.0.2"], ["web"])
+    assert "10.1.0.2\tweb" not in left.splitlines() and "10.1.0.2\tmine" in left.splitlines()
+    assert "10.9.9.9\tdb" in left.splitlines() and "10.2.0.5\tweb" in left.splitlines()
