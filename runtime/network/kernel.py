@@ -24,6 +24,7 @@ import struct
 import threading
 
 from runtime import errdefs
+from runtime.network.naming import BRIDGE_GROUP
 
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -181,7 +182,7 @@ class Links:
                 found = self._ipr.link_lookup(ifname=name)
                 created = True
             idx = found[0]
-            self._ipr.link("set", index=idx, ifalias=alias)
+            self._ipr.link("set", index=idx, ifalias=alias, group=BRIDGE_GROUP)
             # pitfall 8: DNAT from 127.0.0.1 onto this bridge needs route_localnet here only;
             # DAD off so the gateway's IPv6 address is usable at once
             write_sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")

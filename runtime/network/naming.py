@@ -18,6 +18,10 @@ from runtime import errdefs
 
 IFNAMSIZ = 15
 BRIDGE_PREFIX = "sybr"
+# The link group (`ip link … group`) of every bridge of every instance: the forwarding guard
+# recognises other instances' bridges by it, including those renamed by the
+# com.docker.network.bridge.name option (no `sybr` prefix). "SY" in ASCII.
+BRIDGE_GROUP = 0x5359
 VETH_PREFIX = "syv"
 DEFAULT_TABLE = "stackyard"
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,15}$")

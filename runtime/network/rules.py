@@ -24,17 +24,19 @@ What the rules do (issue 6, "Isolation" and "Published ports"):
   route or frame could use host services (another network's DNS forwarding upstream) to get
   out.
 - When the manager itself turned on ip_forward, forwarded traffic that neither enters nor
-  leaves one of our bridges (or any `sybr*` bridge of another instance) is dropped, so the
-  host does not become a router by accident.
+  leaves one of our bridges (by their recorded names) or a bridge of another instance (link
+  group BRIDGE_GROUP, which every instance sets on its bridges whatever their name, or the
+  `sybr` prefix of bridges made before the group existed) is dropped, so the host does not
+  become a router by accident.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.network.naming import BRIDGE_PREFIX
+from runtime.network.naming import BRIDGE_GROUP, BRIDGE_PREFIX
 
-BRIDGE_WILDCARD = BRIDGE_PREFIX + "*"  # every instance's bridges (unless renamed by option)
+BRIDGE_WILDCARD = BRIDGE_PREFIX + "*"  # every instance's default-named bridges
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def nft_ruleset(table: str, bridges: list[BridgeRule], ports: list[PortRule],
     if guard_forward and ours:
         # other instances' bridges (another state dir) are exempt too: their traffic relies
         # on the forwarding this instance turned on
-        fwd.append(f'iifname != "{BRIDGE_WILDCARD}" oifname != "{BRIDGE_WILDCARD}" '
+        fwd.append(f"iifgroup != {BRIDGE_GROUP} oifgroup != {BRIDGE_GROUP} "
+                   f'iifname != "{BRIDGE_WILDCARD}" oifname != "{BRIDGE_WILDCARD}" '
                    f"iifname != {_set(ours)} oifname != {_set(ours)} drop")
     post = []
     dnat_bridges = sorted({p.bridge for p in ports})
@@ -190,6 +193,11 @@ def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
             filt.append(f"-A {fwd} -i {b.bridge} -j ACCEPT")
             filt.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
     if guard_forward and bridges:
+        for b in bridges:  # ours by name, whatever the name
+            filt.append(f"-A {fwd} -i {b.bridge} -j RETURN")
+            filt.append(f"-A {fwd} -o {b.bridge} -j RETURN")
+        filt.append(f"-A {fwd} -m devgroup --src-group {BRIDGE_GROUP:#x} -j RETURN")
+        filt.append(f"-A {fwd} -m devgroup --dst-group {BRIDGE_GROUP:#x} -j RETURN")
         filt.append(f"-A {fwd} -i {BRIDGE_PREFIX}+ -j RETURN")
         filt.append(f"-A {fwd} -o {BRIDGE_PREFIX}+ -j RETURN")
         filt.append(f"-A {fwd} -j DROP")

@@ -112,3 +112,41 @@ def test_purge_keeps_forwarding_while_another_instance_has_networks(tmpdir_path)
     finally:
         for path in (a, host):
             kernel.delete_netns(path)
+
+
+@pytest.mark.parametrize("backend", ["nft", "iptables"])
+def test_guard_spares_another_instances_renamed_bridge(tmpdir_path, backend):
+    """The instance that turned forwarding on guards it; another instance's network whose bridge
+    the user named (com.docker.network.bridge.name, no `sybr` prefix) keeps its way out, and the
+    host still routes nothing else."""
+    from runtime.network import NetworkManager
+
+    host = os.path.join(tmpdir_path, "scratch-host")
+    a, b = os.path.join(tmpdir_path, "neigh-a"), os.path.join(tmpdir_path, "neigh-b")
+    kernel.create_netns(host)
+
+    def scenario():
+        kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+        neighbour(host, a, 1)
+        neighbour(host, b, 2)
+        first = NetworkManager(os.path.join(tmpdir_path, "s1"), os.path.join(tmpdir_path, "r1"),
+                               default_pools=[("10.231.0.0/16", 24)], dns_upstreams=[], port_backend=backend)
+        second = NetworkManager(os.path.join(tmpdir_path, "s2"), os.path.join(tmpdir_path, "r2"),
+                                default_pools=[("10.232.0.0/16", 24)], dns_upstreams=[], port_backend=backend)
+        try:
+            first.create_network("one")
+            assert first._state["ip_forward_by_us"]
+            second.create_network("two", options={"com.docker.network.bridge.name": "sytestbr0"})
+            c = second.create_sandbox("c")
+            second.connect("two", "c", sandbox=c, names=["c"])
+            assert ping(c, "10.240.1.2", tries=3)  # not dropped by the first instance's guard
+            assert not ping(a, "10.240.2.2")  # the guard still holds for everything else
+        finally:
+            first.purge()
+            second.purge()
+
+    try:
+        kernel.run_in_netns(host, scenario)
+    finally:
+        for path in (a, b, host):
+            kernel.delete_netns(path)

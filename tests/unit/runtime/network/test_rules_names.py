@@ -112,6 +112,14 @@ def test_iptables_raw_and_input_chains():
 def test_nft_forward_guard_spares_other_instances_bridges():
     text = rules.nft_ruleset("t", [GW_A], [], guard_forward=True)
     assert 'iifname != "sybr*" oifname != "sybr*" iifname != { "sybraaaa" }' in text
+    # bridges renamed by option: any instance's by link group, ours also by name
+    assert f"iifgroup != {rules.BRIDGE_GROUP} oifgroup != {rules.BRIDGE_GROUP} " in text
+    renamed = rules.BridgeRule("mybr0", "10.9.0.0/24", internal=False, masquerade=True)
+    ipt = rules.iptables_restore("abc", [renamed], [], guard_forward=True)
+    drop = ipt.index("-A SY-abc-FWD -j DROP")
+    for rule in ("-A SY-abc-FWD -o mybr0 -j RETURN", "-m devgroup --src-group 0x5359 -j RETURN",
+                 "-m devgroup --dst-group 0x5359 -j RETURN"):
+        assert ipt.index(rule) < drop
 
 
 def test_client_views_union_of_the_containers_networks():
