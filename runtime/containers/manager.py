@@ -337,6 +337,50 @@ class ContainerManager:
         except errdefs.Unavailable:
             pass  # a supervisor that starts later reads supervise.json
 
+    def update(self, ref: str, body: dict) -> list[str]:
+        """`docker update`: new resource limits and/or restart policy; returns Docker's warnings.
+
+        Persisted in HostConfig (inspect shows them) and in the spec (the next start uses them),
+        and written by the supervisor into the cgroup of a running or paused container now; the
+        new restart policy decides its next exit. On any error nothing changes. Raises NotFound,
+        InvalidArgument (a value Docker refuses, 400), Conflict (options that clash with what is
+        set, a restart policy with AutoRemove, a memory limit under current usage, a container
+        being removed), FailedPrecondition (a cgroup controller missing on this host)."""
+        from runtime.containers.update import plan_update
+        cid = self.resolve(ref)
+        with self.store.locked():  # against a concurrent rename/update rewriting config.json
+            state = self._state(cid)
+            if state.status in (st.Status.REMOVING, st.Status.DEAD):
+                raise errdefs.Conflict(f'Cannot update container {cid}: container is marked for removal '
+                                       f'and cannot be "update"')
+            record, supervise = self.store.load_config(cid), self.store.load_supervise(cid)
+            try:
+                plan = plan_update(record.get("HostConfig") or {}, body, host=host_facts())
+            except errdefs.Conflict as exc:
+                raise errdefs.Conflict(f"Cannot update container {cid}: {exc}") from None
+            self.store.save_supervise(cid, updated_supervise(supervise, plan))
+            self.store.save_config(cid, {**record, "HostConfig": plan.host_config})
+            try:
+                reply = self.supervisor.call("update", id=cid, resources=plan.live)
+            except errdefs.Unavailable:
+                if state.is_live:
+                    self._restore(cid, record, supervise)
+                    raise
+                reply = {}  # no supervisor: the next start reads supervise.json
+            except errdefs.StackyardError as exc:
+                self._restore(cid, record, supervise)
+                raise type(exc)(f"Cannot update container {cid}: {exc}") from exc
+        return plan.warnings + [w for w in reply.get("warnings") or [] if w not in plan.warnings]
+
+    def _restore(self, cid: str, record: dict, supervise: dict) -> None:
+        """Puts the records of a refused update back and lets the supervisor re-read them."""
+        self.store.save_supervise(cid, supervise)
+        self.store.save_config(cid, record)
+        try:
+            self.supervisor.call("update", id=cid, resources={})
+        except errdefs.StackyardError:
+            pass  # it re-reads supervise.json at the next start anyway
+
     def wait(self, ref: str, condition: str = "not-running", *, timeout: float | None = None) -> dict:
         """{"StatusCode": n, "Error": None|{"Message"}} once `condition` holds.
 
@@ -560,3 +604,34 @@ class ContainerManager:
                 "ProcessConfig": {"tty": record["Tty"], "entrypoint": record["Cmd"][0],
                                   "arguments": record["Cmd"][1:], "privileged": record["Privileged"],
                                   "user": record["User"]}}
+
+
+def host_facts():
+    """This machine's CPUs and memory nodes, for update's cpuset and NanoCpus checks."""
+    from runtime.containers.update import Host, parse_cpuset
+
+    def online(path: str, fallback: str) -> str:
+        try:
+            with open(path) as f:
+                return f.read().strip() or fallback
+        except OSError:
+            return fallback
+    cpus = online("/sys/devices/system/cpu/online", f"0-{(os.cpu_count() or 1) - 1}")
+    mems = online("/sys/devices/system/node/online", "0")
+    return Host(ncpu=os.cpu_count() or 1, cpus=parse_cpuset(cpus) or frozenset(), mems=parse_cpuset(mems) or frozenset(),
+                cpus_text=cpus, mems_text=mems)
+
+
+def updated_supervise(supervise: dict, plan) -> dict:
+    """supervise.json after an update: the spec's resources rebuilt from the merged HostConfig
+    exactly as create builds them, and the new restart policy."""
+    import copy
+    from runtime.containers.update import spec_resources
+    from runtime.executor.spec import _resources  # create's HostConfig → linux.resources, shared on purpose
+    out = copy.deepcopy(supervise)
+    linux = out["spec"].setdefault("linux", {})
+    linux["resources"] = spec_resources(linux.get("resources") or {}, _resources(plan.host_config))
+    if plan.restart_policy is not None:
+        out["restart_policy"] = {"name": plan.restart_policy.name,
+                                 "maximum_retry_count": plan.restart_policy.maximum_retry_count}
+    return out

@@ -97,7 +97,7 @@ def v1_files(res: dict, *, device_rules: list[str] | None) -> dict[str, list[tup
     if "mems" in cpu:
         out.setdefault("cpuset", []).append(("cpuset.mems", cpu["mems"]))
     if "limit" in (res.get("pids") or {}):
-        out.setdefault("pids", []).append(("pids.max", str(res["pids"]["limit"])))
+        out.setdefault("pids", []).append(("pids.max", _max_or(res["pids"]["limit"])))
     if "weight" in (res.get("blockIO") or {}):
         out.setdefault("blkio", []).append(("blkio.weight", str(res["blockIO"]["weight"])))
     if device_rules is not None:
@@ -111,10 +111,10 @@ def v2_files(res: dict) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     mem = res.get("memory") or {}
     if "limit" in mem:
-        out.append(("memory.max", str(mem["limit"])))
+        out.append(("memory.max", _max_or(mem["limit"])))
     if "swap" in mem:
-        swap = mem["swap"]
-        out.append(("memory.swap.max", "max" if swap < 0 else str(max(0, swap - mem.get("limit", 0)))))
+        swap, limit = mem["swap"], mem.get("limit", 0)
+        out.append(("memory.swap.max", "max" if swap < 0 or limit < 0 else str(max(0, swap - limit))))
     if "reservation" in mem:
         out.append(("memory.low", str(mem["reservation"])))
     cpu = res.get("cpu") or {}
@@ -128,10 +128,15 @@ def v2_files(res: dict) -> list[tuple[str, str]]:
     if "mems" in cpu:
         out.append(("cpuset.mems", cpu["mems"]))
     if "limit" in (res.get("pids") or {}):
-        out.append(("pids.max", str(res["pids"]["limit"])))
+        out.append(("pids.max", _max_or(res["pids"]["limit"])))
     if "weight" in (res.get("blockIO") or {}):
         out.append(("io.weight", str(1 + (res["blockIO"]["weight"] - 10) * 9999 // 990)))
     return out
+
+
+def _max_or(value: int) -> str:
+    """A limit as cgroup files take it: -1 (docker update's "unlimited") is "max"."""
+    return "max" if value <= 0 else str(value)
 
 
 def _write(path: str, value: str) -> None:

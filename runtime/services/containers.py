@@ -329,7 +329,11 @@ class ContainersPart:
             time.sleep(1.0)
 
     def container_update(self, ident: str, body: dict[str, Any]) -> dict[str, Any]:
-        raise errdefs.Unsupported("updating the resources of a container is not supported yet")
+        """`docker update` (resources, restart policy): persisted, applied live when it runs."""
+        cid = self.containers.resolve(ident)
+        warnings = self.containers.update(cid, body)
+        self._container_event("update", cid)
+        return {"Warnings": warnings}
 
     def container_resize(self, ident: str, height: int, width: int) -> None:
         cid = self.containers.resolve(ident)

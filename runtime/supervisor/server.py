@@ -382,6 +382,22 @@ class Supervisor:
             container.config["name"] = req["name"]
         return {}
 
+    def op_update(self, conn, req, fds):
+        """`docker update`: the manager rewrote supervise.json (spec resources, restart policy).
+        Writes `resources` into the cgroup of a running or paused container first (a refused
+        write changes nothing and is the answer), then re-reads supervise.json, so the new
+        restart policy decides the next exit. Returns the warnings (knobs this host lacks)."""
+        container = self.containers.get(req["id"])
+        if container is None:
+            return {"warnings": [], "live": False}  # not supervised: the next start reads supervise.json
+        warnings: list[str] = []
+        live = container.cgroup is not None and container.state.is_live
+        if req.get("resources") and live:
+            from runtime.executor import resources
+            warnings = resources.apply(container.cgroup, req["resources"])
+        container.configure(self.store.load_supervise(container.id))
+        return {"warnings": warnings, "live": live}
+
     def op_state(self, conn, req, fds):
         container = self.containers.get(req["id"])
         state = container.state if container else self.store.load_state(req["id"])
