@@ -263,14 +263,17 @@ class NetworkManager:
             addrs.append((c["Gateway"], sub.prefixlen))
         return self.links.ensure_bridge(net["_bridge"], alias=self._alias, mtu=net["_mtu"], addresses=addrs)
 
-    def _maybe_enable_forwarding(self, net: dict) -> None:
+    def _maybe_enable_forwarding(self, net: dict) -> bool:
+        """Turn ip_forward on for a normal network's outbound traffic; True if it did."""
         if not self._masquerade or net["Internal"]:
-            return
+            return False
         if kernel.read_sysctl("/proc/sys/net/ipv4/ip_forward") != "1":
             kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")
             self._state["ip_forward_by_us"] = True
             log.warning("enabled net.ipv4.ip_forward for outbound traffic of network %s; "
                         "forwarding is restricted to stackyard bridges", net["Name"])
+            return True
+        return False
 
     def remove_network(self, id_or_name) -> None:
         with self._lock:
@@ -730,6 +733,9 @@ class NetworkManager:
             for net in nets.values():
                 if self._bring_up_bridge(net):
                     fixed.append(f"recreated bridge {net['_bridge']} of network {net['Name']}")
+                # after a reboot ip_forward is off again: outbound traffic needs it as at create
+                if self._maybe_enable_forwarding(net):
+                    fixed.append(f"turned net.ipv4.ip_forward on again for network {net['Name']}")
             for cid, sb in list(self._state["sandboxes"].items()):
                 if not kernel.is_netns(sb["path"]):
                     del self._state["sandboxes"][cid]

@@ -150,3 +150,45 @@ def test_guard_spares_another_instances_renamed_bridge(tmpdir_path, backend):
     finally:
         for path in (a, b, host):
             kernel.delete_netns(path)
+
+
+def test_restore_turns_forwarding_back_on_after_a_reboot(tmpdir_path):
+    """The daemon restarts after the host rebooted: ip_forward is back to off, bridges and
+    namespaces are gone, the state remains. restore() must give the networks their way out
+    again (and keep the guard), not only a later create_network."""
+    from runtime.network import NetworkManager
+
+    host = os.path.join(tmpdir_path, "scratch-host")
+    a, b = os.path.join(tmpdir_path, "neigh-a"), os.path.join(tmpdir_path, "neigh-b")
+    kernel.create_netns(host)
+    state, run = os.path.join(tmpdir_path, "state"), os.path.join(tmpdir_path, "run")
+
+    def scenario():
+        kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+        neighbour(host, a, 1)
+        neighbour(host, b, 2)
+        first = NetworkManager(state, run, default_pools=[("10.231.0.0/16", 24)], dns_upstreams=[])
+        second = None
+        try:
+            first.create_network("app")
+            first.close()
+            # the reboot: forwarding off again, our bridges and rules gone
+            kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+            first.links.delete(first._net("app")["_bridge"])
+            first._fw.clear()
+            first.close()
+            second = NetworkManager(state, run, default_pools=[("10.231.0.0/16", 24)], dns_upstreams=[])
+            second.restore()
+            c = second.create_sandbox("c")
+            second.connect("app", "c", sandbox=c, names=["c"])
+            assert ping(c, "10.240.1.2", tries=3)
+            assert not ping(a, "10.240.2.2")
+        finally:
+            (second or first).purge()
+        assert kernel.read_sysctl("/proc/sys/net/ipv4/ip_forward") == "0"
+
+    try:
+        kernel.run_in_netns(host, scenario)
+    finally:
+        for path in (a, b, host):
+            kernel.delete_netns(path)
