@@ -27,6 +27,7 @@ import hashlib
 import json
 from typing import Any, Callable, Mapping
 
+from orchestrator import inputs
 from orchestrator.loader.tree import plain
 
 HASH_VERSION = "v1"
@@ -131,8 +132,14 @@ def referenced_files(service_canonical: Mapping, top_level_secrets_configs: Mapp
 
 
 def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        inputs.note(path, None)
+        raise
+    inputs.note(path, data)
+    return data
 
 
 def service_hash(stack_canonical: Mapping, service_name: str,

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 from orchestrator import labels as L
 from orchestrator.engine.client import split_reference
-from orchestrator.model import FrozenMap
+from orchestrator.frozen import FrozenMap
 from orchestrator.observed import ObservedContainer, ObservedNetwork, ObservedStack, ObservedVolume
 
 

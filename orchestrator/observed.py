@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.model import FrozenMap, EMPTY
+from orchestrator.frozen import EMPTY, FrozenMap
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

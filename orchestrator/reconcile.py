@@ -47,9 +47,13 @@ def config_documents(canonical: Mapping, services: list[str]) -> dict[str, dict]
     return {name: hashing.config_document(canonical, name) for name in services}
 
 
+def desired_images(stack: Stack) -> list[str]:
+    """The image references the stack's services use (whose presence the planner needs)."""
+    return [s.image for s in stack.services.values() if s.image]
+
+
 def make_plan(stack: Stack, canonical: Mapping, engine: Any, options: PlanOptions) -> tuple[Plan, ObservedStack]:
-    images = [s.image for s in stack.services.values() if s.image]
-    observed = observe(engine, stack.name, images=images)
+    observed = observe(engine, stack.name, images=desired_images(stack))
     docs = config_documents(canonical, list(stack.services))
     return plan(stack, observed, docs, options), observed
 

@@ -2,8 +2,9 @@
 
 Typer 0.29 coerces every parameter value through a pydantic `TypeAdapter`, and importing
 pydantic costs about 90 ms, a third of a whole `stackyard validate` (which is benchmarked as
-a process). Our parameters are all strings, booleans, lists of strings or str enums that click
-has already parsed, so `PlainGroup`/`PlainCommand` give them a plain coercion instead.
+a process). Our parameters are all strings, integers, booleans, lists of strings or str enums
+(optionally None) that click has already parsed, so `PlainGroup`/`PlainCommand` give them a
+plain coercion instead.
 
 This leans on a private Typer hook (`_TyperParameter._runtime_param`, the lazily built
 coercer). If a Typer upgrade moves it, nothing breaks: Typer's own coercion runs and we are
@@ -12,6 +13,7 @@ only slower, which `tests/unit/test_cli.py` notices (it checks that pydantic is 
 
 import enum
 import functools
+import typing
 
 import typer
 import typer.core
@@ -26,12 +28,24 @@ def _plain_param_class():
 
     class PlainParam(RuntimeParam):
         def _coerce_value(self, value, param, ctx):
-            if _is_list(self.annotation):
-                item = self.annotation.__args__[0]
+            annotation = _unwrap_optional(self.annotation)
+            if value is None and annotation is not self.annotation:
+                return None
+            if _is_list(annotation):
+                item = annotation.__args__[0]
                 return [_coerce_one(item, v, param, ctx) for v in value]
-            return _coerce_one(self.annotation, value, param, ctx)
+            return _coerce_one(annotation, value, param, ctx)
 
     return PlainParam
+
+
+def _unwrap_optional(annotation):
+    """`X` of `Optional[X]`; any other annotation as it is."""
+    if typing.get_origin(annotation) is typing.Union:
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return annotation
 
 
 def _is_list(annotation) -> bool:
@@ -39,9 +53,10 @@ def _is_list(annotation) -> bool:
 
 
 def _is_plain(annotation) -> bool:
+    annotation = _unwrap_optional(annotation)
     if _is_list(annotation):
         annotation = annotation.__args__[0]
-    return annotation in (str, bool) or (
+    return annotation in (str, bool, int, float) or (
         isinstance(annotation, type) and issubclass(annotation, str)
         and issubclass(annotation, enum.Enum))
 
@@ -51,6 +66,12 @@ def _coerce_one(annotation, value, param, ctx):
         return bool(value)
     if annotation is str:
         return value if isinstance(value, str) else str(value)
+    if annotation in (int, float):
+        try:
+            return annotation(value)
+        except (TypeError, ValueError):
+            kind = "an integer" if annotation is int else "a number"
+            raise typer.BadParameter(f"{value!r} is not {kind}.", ctx=ctx, param=param) from None
     if isinstance(value, annotation):
         return value
     for member in annotation:  # a str enum; matched case-insensitively, as the options declare

@@ -72,6 +72,22 @@ def _failures(outcome) -> int:
     return 1
 
 
+def _remember_converged(the_plan, observed, result, client, options) -> None:
+    """Let the next identical `up -d` skip loading and planning while nothing changes: when
+    this plan was empty, or a new plan after applying it is (orchestrator/converged.py)."""
+    from orchestrator import converged
+    from orchestrator.loader.tree import plain
+    from orchestrator.reconcile import desired_images, make_plan
+
+    if not the_plan.is_empty:
+        the_plan, observed = make_plan(result.stack, plain(result.canonical), client, options)
+        if not the_plan.is_empty:
+            return
+    converged.remember(engine=client.base_url, project=result.stack.name,
+                       images=desired_images(result.stack), observed=observed,
+                       stderr="".join(f"warning: {w}\n" for w in the_plan.warnings))
+
+
 def _parse_scale(values: list[str]) -> dict[str, int]:
     scale = {}
     for item in values:
@@ -173,13 +189,15 @@ def register(app: typer.Typer, *, run) -> None:
                                   recreate_volumes=recreate_volumes,
                                   pull=PullPolicy(pull) if pull else None)
             with _connect(engine) as client:
-                the_plan, _ = make_plan(result.stack, plain(result.canonical), client, options)
+                the_plan, observed = make_plan(result.stack, plain(result.canonical), client, options)
                 for warning in the_plan.warnings:
                     sys.stderr.write(f"warning: {warning}\n")
                 outcome = _execute(the_plan, result.stack, client, progress,
                                    ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
                                                   stop_timeout=timeout, wait_timeout=wait_timeout))
                 code = _failures(outcome)
+                if code == 0 and detach and not wait:
+                    _remember_converged(the_plan, observed, result, client, options)
                 if code == 0 and wait:
                     code = _wait_all(client, result.stack, services or (), wait_timeout)
                 if code == 0 and not detach and not wait:

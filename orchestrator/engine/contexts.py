@@ -13,6 +13,7 @@ import json
 import os
 from typing import Mapping
 
+from orchestrator import inputs
 from orchestrator.engine.auth import config_path
 
 
@@ -20,6 +21,7 @@ def context_host(environ: Mapping[str, str]) -> str | None:
     """The Host of the active docker context, or None (default context, or none set)."""
     name = environ.get("DOCKER_CONTEXT")
     config_dir = os.path.dirname(config_path(environ))
+    inputs.probe(os.path.join(config_dir, "config.json"))
     if not name:
         try:
             with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as handle:
@@ -29,6 +31,7 @@ def context_host(environ: Mapping[str, str]) -> str | None:
     if not name or name == "default":
         return None
     digest = hashlib.sha256(name.encode()).hexdigest()
+    inputs.probe(os.path.join(config_dir, "contexts", "meta", digest, "meta.json"))
     try:
         with open(os.path.join(config_dir, "contexts", "meta", digest, "meta.json"), encoding="utf-8") as handle:
             meta = json.load(handle)

@@ -39,6 +39,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
+from orchestrator import inputs
 from orchestrator.errors import Diagnostic, Position, Report, StackFileError, format_path
 from orchestrator.loader.context import LoadContext, LoadOptions
 from orchestrator.loader.discover import SourceFile, discover
@@ -231,7 +232,9 @@ def _read_env_file(path: str, display: str, lookup: Mapping[str, str], report: R
     try:
         with open(path, "rb") as handle:
             data = handle.read()
+        inputs.note(path, data)
     except FileNotFoundError:
+        inputs.note(path, None)
         if required:
             report.error(where, "", f"env file {display} not found")
         return {}
@@ -264,6 +267,7 @@ def _dotenv(environ: Mapping[str, str], directory: str, options: LoadOptions,
                                          where=Position(cwd_display(path))))
         return values
     path = os.path.join(directory, ".env")
+    inputs.probe(path)
     if os.path.isfile(path):
         values.update(_read_env_file(path, cwd_display(path), environ, report, required=False,
                                      where=Position(cwd_display(path))))
@@ -325,7 +329,9 @@ class _Files:
     def _read(self, path: str, display: str, where: Position) -> bytes | None:
         try:
             with open(path, "rb") as handle:
-                return handle.read()
+                data = handle.read()
+            inputs.note(path, data)
+            return data
         except IsADirectoryError:
             self.ctx.report.error(where, "", f"{display} is a directory, not a stack file", code="not-a-file")
         except FileNotFoundError:
@@ -346,6 +352,7 @@ class _Files:
         documents: list[PMap] = []
         for path in spec.paths:
             source = SourceFile(path, display(path))
+            inputs.probe(path)
             if not os.path.isfile(path):
                 report.error(spec.position, "include", f"included file {source.display} not found",
                              code="not-found")
@@ -367,6 +374,7 @@ class _Files:
             return self.extended[path]
         display = _display(self.ctx.options)(path)
         self.ctx.base_dirs.setdefault(display, os.path.dirname(path))
+        inputs.probe(path)
         if not os.path.isfile(path):
             self.ctx.report.error(where, "", f"extends: file {display} not found", code="not-found")
             self.extended[path] = None
@@ -429,6 +437,7 @@ def _check_env_files(canonical: PMap, ctx: LoadContext) -> None:
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
                 continue
+            inputs.probe(entry["path"])
             if entry.get("required", True) is False or os.path.isfile(entry["path"]):
                 continue
             pos = entries.item_position(index)

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from orchestrator import inputs
 from orchestrator.errors import Position, Report
 
 
@@ -73,7 +74,9 @@ class LoadContext:
 
     def read_file(self, path: str) -> bytes:
         with open(path, "rb") as handle:
-            return handle.read()
+            data = handle.read()
+        inputs.note(path, data)
+        return data
 
     def mapping(self) -> Mapping[str, str]:
         return self.env

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
+from orchestrator import inputs
 from orchestrator.errors import Position, Report
 
 DEFAULT_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
@@ -68,6 +69,7 @@ def discover(files: tuple[str, ...], *, cwd: str, environ: Mapping[str, str],
                          "(pass the directory as --project-directory or a PATH to validate)",
                          code="not-a-file")
         elif not os.path.exists(source.path):
+            inputs.probe(source.path)
             report.error(Position(source.display), "", "no such file", code="not-found")
     return Discovery(tuple(chosen), project_dir)
 
@@ -83,6 +85,8 @@ def _given(path: str, cwd: str) -> SourceFile:
 def _search_upward(start: str, report: Report) -> list[str]:
     directory = start
     while True:
+        for name in DEFAULT_NAMES + OVERRIDE_NAMES:  # their appearing changes what is loaded
+            inputs.probe(os.path.join(directory, name))
         present = [n for n in DEFAULT_NAMES if os.path.isfile(os.path.join(directory, n))]
         if present:
             if len(present) > 1:
