@@ -22,7 +22,9 @@ What the rules do (issue 6, "Isolation" and "Published ports"):
 - input: an internal network's bridge may reach the host only for DNS on its own gateway (and
   replies to connections the host opened); otherwise an internal container with a hand-made
   route or frame could use host services (another network's DNS forwarding upstream) to get
-  out.
+  out. Packets from an internal bridge with a source outside its subnet are dropped first: the
+  DNS answers (and forwards upstream) by source address, so a forged source of a container on
+  a normal network would carry queries out.
 - When the manager itself turned on ip_forward, forwarded traffic that neither enters nor
   leaves one of our bridges (by their recorded names) or a bridge of another instance (link
   group BRIDGE_GROUP, which every instance sets on its bridges whatever their name, or the
@@ -109,6 +111,10 @@ def nft_ruleset(table: str, bridges: list[BridgeRule], ports: list[PortRule],
     inp = []
     for b in bridges:
         if b.internal:
+            if b.subnet4:
+                # a source outside its subnet is forged (the DNS would answer and forward
+                # upstream for the container whose address it borrowed)
+                inp.append(f'iifname "{b.bridge}" ip saddr != {b.subnet4} drop')
             inp.append(f'iifname "{b.bridge}" ct state established,related accept')
             if b.gateway4:
                 inp.append(f'iifname "{b.bridge}" ip daddr {b.gateway4} meta l4proto {{ tcp, udp }} th dport 53 accept')
@@ -172,6 +178,8 @@ def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
     filt = [f":{fwd} - [0:0]", f":{inp} - [0:0]"]
     for b in bridges:
         if b.internal:
+            if b.subnet4:
+                filt.append(f"-A {inp} -i {b.bridge} ! -s {b.subnet4} -j DROP")
             filt.append(f"-A {inp} -i {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
             if b.gateway4:
                 for proto in ("udp", "tcp"):

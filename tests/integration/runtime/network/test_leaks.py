@@ -210,3 +210,41 @@ def test_dns_over_tcp_limits_connections_and_keeps_serving(net):
     closed, answer = kernel.run_in_netns(path, scenario)
     assert closed
     assert answer == [eps["tcpdns"]["IPAddress"]]
+
+
+@pytest.mark.parametrize("backend", ["nft", "iptables"])
+def test_internal_container_cannot_borrow_an_outside_containers_address_for_dns(make_manager, upstream, backend):
+    """A container only on an internal network sends its gateway's DNS a query with the source
+    address of a container on a normal network (a hand-made frame: CAP_NET_RAW is a default
+    capability). The query must not be forwarded upstream: that would carry data out of the
+    internal network in the names it asks for."""
+    from dnslib import DNSRecord
+
+    net = make_manager(port_backend=backend)
+    net.create_network("normal")
+    net.create_network("secret", internal=True)
+    sandbox(net, "outer", "normal")
+    path, eps = sandbox(net, "inside", "secret")
+    ep, borrowed = eps["secret"], net.endpoints("outer")["normal"]["IPAddress"]
+    bridge_mac = open(f"/sys/class/net/{net._net('secret')['_bridge']}/address").read().strip()
+    gw = gateway(net, "secret")
+
+    def exchange(src_ip: str, name: str):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+            rx.bind((ep["IPAddress"], 40000))  # the frame's source port: replies to us land here
+            rx.settimeout(1.0)
+            with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as s:
+                s.bind(("eth0", 0))
+                s.send(_udp_frame(ep["MacAddress"], bridge_mac, src_ip, gw, 53, DNSRecord.question(name).pack()))
+            try:
+                return DNSRecord.parse(rx.recv(4096))
+            except OSError:
+                return None
+
+    # control: the hand-made frame with its own address is answered (its own name)
+    reply = kernel.run_in_netns(path, exchange, ep["IPAddress"], "inside")
+    assert reply is not None and [str(r.rdata) for r in reply.rr] == [ep["IPAddress"]]
+    before = len(upstream.queries)
+    kernel.run_in_netns(path, exchange, borrowed, "leak.outside.test")
+    time.sleep(0.5)  # forwarding happens on a worker thread
+    assert "leak.outside.test." not in upstream.queries[before:], "an internal container's query went upstream"

@@ -20,7 +20,7 @@ def test_nft_ruleset_replaces_our_table_atomically():
     assert "ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 10.1.0.2:80" in text
     assert 'oifname "sybraaaa" ip saddr 127.0.0.0/8 masquerade' in text
     assert 'ip saddr 10.1.0.0/16 oifname != "sybraaaa" masquerade' in text
-    assert "10.3.0.0/16" not in text  # internal: never masqueraded
+    assert "10.3.0.0/16 masquerade" not in text and "10.3.0.0/16 oifname" not in text  # internal: never masqueraded
     assert "iifname !=" not in text
 
 
@@ -91,7 +91,8 @@ def test_nft_internal_bridge_reaches_the_host_only_for_its_own_dns():
     inp = text[text.index("chain input"):]
     inp = inp[:inp.index("}\n\tchain")]
     lines = [l.strip() for l in inp.splitlines()[2:] if l.strip()]
-    assert lines == ['iifname "sybrcccc" ct state established,related accept',
+    assert lines == ['iifname "sybrcccc" ip saddr != 10.3.0.0/16 drop',  # a borrowed source first
+                     'iifname "sybrcccc" ct state established,related accept',
                      'iifname "sybrcccc" ip daddr 10.3.0.1 meta l4proto { tcp, udp } th dport 53 accept',
                      'iifname "sybrcccc" drop']  # the normal network's input is not filtered
 
@@ -103,6 +104,7 @@ def test_iptables_raw_and_input_chains():
     assert "-A SY-abc-IN -i sybrcccc -d 10.3.0.1/32 -p udp -m udp --dport 53 -j ACCEPT" in text
     assert text.index("--dport 53 -j ACCEPT") < text.index("-A SY-abc-IN -i sybrcccc -j DROP")
     assert "-A SY-abc-IN -i sybraaaa" not in text
+    assert text.index("-A SY-abc-IN -i sybrcccc ! -s 10.3.0.0/16 -j DROP") < text.index("--dport 53 -j ACCEPT")
     # the forwarding guard spares every instance's bridges
     assert text.index("-A SY-abc-FWD -i sybr+ -j RETURN") < text.index("-A SY-abc-FWD -j DROP")
     assert rules.iptables_chains("abc")["SY-abc-RAW"] == ("raw", "PREROUTING")
