@@ -175,3 +175,43 @@ def test_update_stopped_container_applies_at_next_start(stackyard_daemon, image,
         assert (info["HostConfig"]["PidsLimit"], info["HostConfig"]["CpuShares"]) == (33, 256)
     finally:
         docker(stackyard_daemon, "rm", "-f", cid, check=False)
+
+
+def test_generated_update_bodies_never_fail_the_server_and_refusals_change_nothing(stackyard_daemon, api, image):
+    """Generated bodies (valid and not, huge and negative numbers) against one running container:
+    every answer is 200, 400 or 409 — never a 5xx — and a refused one leaves HostConfig and the
+    cgroup as they were. (The API conformance fuzzing covers update only for unknown ids.)"""
+    from hypothesis import HealthCheck, given, settings, strategies as s
+
+    numbers = s.one_of(s.just(0), s.just(-1), s.integers(-2 ** 40, 2 ** 40), s.integers(-2 ** 63, 2 ** 63 - 1))
+    bodies = s.fixed_dictionaries({}, optional={
+        "Memory": s.one_of(numbers, s.integers(6 * MB, 512 * MB)), "MemorySwap": s.one_of(numbers, s.integers(6 * MB, 1024 * MB)),
+        "MemoryReservation": numbers, "NanoCpus": s.one_of(numbers, s.integers(10 ** 7, 2 * 10 ** 9)),
+        "CpuPeriod": numbers, "CpuQuota": numbers, "CpuShares": numbers, "PidsLimit": s.one_of(s.none(), numbers),
+        "CpusetCpus": s.sampled_from(["", "0", "1", "0-1", "0,1", "2", "1-0", "x", "0-99999"]),
+        "CpusetMems": s.sampled_from(["", "0", "1", "0-"]), "BlkioWeight": numbers, "KernelMemory": numbers,
+        "RestartPolicy": s.fixed_dictionaries({"Name": s.sampled_from(["", "no", "always", "on-failure", "bogus"]),
+                                               "MaximumRetryCount": s.integers(-2, 5)})})
+    cid = docker(stackyard_daemon, "run", "-d", image, "sleep", "300").stdout.strip()
+    try:
+        pid = inspect(stackyard_daemon, cid)["State"]["Pid"]
+        seen: set[int] = set()
+
+        @settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(bodies)
+        def check(body):
+            before = api.get(f"/containers/{cid}/json").json()["HostConfig"]
+            files = cgroup_files(pid)
+            reply = api.post(f"/containers/{cid}/update", json=body)
+            assert reply.status_code in (200, 400, 409), (body, reply.status_code, reply.text)
+            seen.add(reply.status_code)
+            if reply.status_code != 200:
+                assert reply.json()["message"]
+                assert api.get(f"/containers/{cid}/json").json()["HostConfig"] == before, body
+                assert cgroup_files(pid) == files, body
+        check()
+        assert {200, 400} <= seen, seen  # the generator reached both acceptance and refusal
+        assert inspect(stackyard_daemon, cid)["State"]["Pid"] == pid  # still the same running container
+    finally:
+        docker(stackyard_daemon, "rm", "-f", cid, check=False)
