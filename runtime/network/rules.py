@@ -185,21 +185,7 @@ def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
                 for proto in ("udp", "tcp"):
                     filt.append(f"-A {inp} -i {b.bridge} -d {b.gateway4}/32 -p {proto} -m {proto} --dport 53 -j ACCEPT")
             filt.append(f"-A {inp} -i {b.bridge} -j DROP")
-    for b in bridges:
-        filt.append(f"-A {fwd} -i {b.bridge} -o {b.bridge} -j ACCEPT")
-    for b in bridges:
-        if b.internal:
-            filt.append(f"-A {fwd} -i {b.bridge} -j DROP")
-            filt.append(f"-A {fwd} -o {b.bridge} -j DROP")
-    filt.append(f"-A {fwd} -m conntrack --ctstate DNAT -j ACCEPT")
-    for a in bridges:
-        for b in bridges:
-            if a.bridge != b.bridge:
-                filt.append(f"-A {fwd} -i {a.bridge} -o {b.bridge} -j DROP")
-    for b in bridges:
-        if not b.internal:
-            filt.append(f"-A {fwd} -i {b.bridge} -j ACCEPT")
-            filt.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+    filt += _forward_isolation(fwd, bridges)
     if guard_forward and bridges:
         for b in bridges:  # ours by name, whatever the name
             filt.append(f"-A {fwd} -i {b.bridge} -j RETURN")
@@ -211,3 +197,43 @@ def iptables_restore(tag: str, bridges: list[BridgeRule], ports: list[PortRule],
         filt.append(f"-A {fwd} -j DROP")
     return ("*raw\n" + "\n".join(raw_rules) + "\nCOMMIT\n*nat\n" + "\n".join(nat) + "\nCOMMIT\n*filter\n"
             + "\n".join(filt) + "\nCOMMIT\n")
+
+
+def _forward_isolation(fwd: str, bridges: list[BridgeRule]) -> list[str]:
+    """The FORWARD rules both families share: a network talks within itself, an internal one
+    with nobody else, two networks never with each other; a normal one goes out."""
+    out = [f"-A {fwd} -i {b.bridge} -o {b.bridge} -j ACCEPT" for b in bridges]
+    for b in bridges:
+        if b.internal:
+            out.append(f"-A {fwd} -i {b.bridge} -j DROP")
+            out.append(f"-A {fwd} -o {b.bridge} -j DROP")
+    out.append(f"-A {fwd} -m conntrack --ctstate DNAT -j ACCEPT")
+    for a in bridges:
+        for b in bridges:
+            if a.bridge != b.bridge:
+                out.append(f"-A {fwd} -i {a.bridge} -o {b.bridge} -j DROP")
+    for b in bridges:
+        if not b.internal:
+            out.append(f"-A {fwd} -i {b.bridge} -j ACCEPT")
+            out.append(f"-A {fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+    return out
+
+
+def ip6tables_chains(tag: str) -> dict[str, tuple[str, str]]:
+    """Our IPv6 chains (iptables backend) → (table, built-in chain that jumps to it)."""
+    return {f"SY-{tag}-FWD": ("filter", "FORWARD"), f"SY-{tag}-IN": ("filter", "INPUT")}
+
+
+def ip6tables_restore(tag: str, bridges: list[BridgeRule]) -> str:
+    """`ip6tables-restore --noflush` input: with the iptables backend, the IPv6 half of what
+    the nft `inet` table does for both families — isolation between networks and internal
+    networks closed to the outside and to the host (the embedded DNS listens on IPv4 only, so
+    an internal bridge gets no IPv6 exception). No NAT: IPv6 is not masqueraded or published."""
+    fwd, inp = f"SY-{tag}-FWD", f"SY-{tag}-IN"
+    filt = [f":{fwd} - [0:0]", f":{inp} - [0:0]"]
+    for b in bridges:
+        if b.internal:
+            filt.append(f"-A {inp} -i {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+            filt.append(f"-A {inp} -i {b.bridge} -j DROP")
+    filt += _forward_isolation(fwd, bridges)
+    return "*filter\n" + "\n".join(filt) + "\nCOMMIT\n"

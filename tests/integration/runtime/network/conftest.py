@@ -207,6 +207,7 @@ def make_manager(tmpdir_path, upstream, procs):
             problems.append(f"nft table inet {table} left")
             subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True)
         chains = subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+        chains += subprocess.run(["ip6tables-save"], capture_output=True, text=True).stdout
         if f"SY-{m.tag}-" in chains:
             problems.append("iptables chains left")
             from runtime.network.firewall import Firewall

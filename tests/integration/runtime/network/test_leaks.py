@@ -248,3 +248,36 @@ def test_internal_container_cannot_borrow_an_outside_containers_address_for_dns(
     kernel.run_in_netns(path, exchange, borrowed, "leak.outside.test")
     time.sleep(0.5)  # forwarding happens on a worker thread
     assert "leak.outside.test." not in upstream.queries[before:], "an internal container's query went upstream"
+
+
+@pytest.mark.parametrize("backend", ["nft", "iptables"])
+def test_internal_network_cannot_reach_host_services_over_ipv6(make_manager, backend):
+    """An internal network with IPv6: its bridge's v6 gateway address is on-link for the
+    container (no route needed), so the host's services must be closed there too, on every
+    firewall backend (iptables rules alone cover IPv4 only)."""
+    net = make_manager(port_backend=backend)
+    net.create_network("open6", enable_ipv6=True)
+    net.create_network("sealed6", internal=True, enable_ipv6=True)
+    p_open, _ = sandbox(net, "o6", "open6")
+    p_sealed, _ = sandbox(net, "s6", "sealed6")
+    gw_open = net.get("open6")["IPAM"]["Config"][1]["Gateway"]
+    gw_sealed = net.get("sealed6")["IPAM"]["Config"][1]["Gateway"]
+
+    def connect(address, port):
+        with socket.socket(socket.AF_INET6) as c:
+            c.settimeout(1)
+            return c.connect_ex((address, port))
+
+    services = []
+    try:
+        for address in (gw_open, gw_sealed):
+            s = socket.socket(socket.AF_INET6)
+            s.bind((address, 0))
+            s.listen()
+            services.append(s)
+        # control: a normal network's container reaches the host on its v6 gateway
+        assert kernel.run_in_netns(p_open, connect, gw_open, services[0].getsockname()[1]) == 0
+        assert kernel.run_in_netns(p_sealed, connect, gw_sealed, services[1].getsockname()[1]) != 0
+    finally:
+        for s in services:
+            s.close()

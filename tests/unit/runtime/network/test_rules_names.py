@@ -151,3 +151,13 @@ def test_client_views_union_of_the_containers_networks():
     assert not db.forward and db.table.lookup("web") is None  # only internal networks: no upstream
     assert "10.9.9.9" not in views
     assert client_views([(["10.5.0.2"], [(NameTable(), False)])])["10.5.0.2"].table.lookup("a") is None
+
+
+def test_ip6tables_text_isolates_and_closes_internal_networks():
+    text = rules.ip6tables_restore("abc", [A, B, INT])
+    assert text.startswith("*filter\n:SY-abc-FWD - [0:0]\n:SY-abc-IN - [0:0]\n") and text.endswith("COMMIT\n")
+    assert "-A SY-abc-FWD -i sybraaaa -o sybrbbbb -j DROP" in text
+    assert "-A SY-abc-FWD -o sybrcccc -j DROP" in text
+    assert text.index("-A SY-abc-IN -i sybrcccc -m conntrack") < text.index("-A SY-abc-IN -i sybrcccc -j DROP")
+    assert "-A SY-abc-IN -i sybraaaa" not in text and "MASQUERADE" not in text and "DNAT --to" not in text
+    assert set(rules.ip6tables_chains("abc")) == {"SY-abc-FWD", "SY-abc-IN"}
