@@ -238,16 +238,22 @@ class NetworkManager:
                 # never adopt (and later delete) a bridge someone else made, e.g. docker0
                 raise errdefs.Conflict(f"network {name}: interface {bridge} already exists and is not ours")
             self._state["networks"][net_id] = net
+            forwarding = False
             try:
                 self._bring_up_bridge(net)
-                self._maybe_enable_forwarding(net)
+                forwarding = self._maybe_enable_forwarding(net)
                 self._sync_firewall()
                 self._start_dns(net)
             except BaseException:
                 # undo what was done; a failure while undoing must not hide the cause
                 del self._state["networks"][net_id]
                 self._stop_dns(net_id)
-                for undo in (lambda: self.links.delete(bridge), self._sync_firewall):
+                if forwarding:
+                    # turned on for this network alone: left on, with the guard gone with
+                    # the undo, the host would route between its other interfaces
+                    self._state["ip_forward_by_us"] = False
+                for undo in (lambda: forwarding and kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0"),
+                             lambda: self.links.delete(bridge), self._sync_firewall):
                     try:
                         undo()
                     except Exception as exc:  # logged: the original error is re-raised below

@@ -192,3 +192,43 @@ def test_restore_turns_forwarding_back_on_after_a_reboot(tmpdir_path):
     finally:
         for path in (a, b, host):
             kernel.delete_netns(path)
+
+
+def test_failed_create_gives_forwarding_back(tmpdir_path):
+    """The first network's create turns ip_forward on and then fails (its DNS cannot bind):
+    forwarding must be off again, not left on with no guard (the rules went with the undo),
+    which would make the host a router between its other interfaces."""
+    import socket
+
+    from runtime import errdefs
+    from runtime.network import NetworkManager
+
+    host = os.path.join(tmpdir_path, "scratch-host")
+    a, b = os.path.join(tmpdir_path, "neigh-a"), os.path.join(tmpdir_path, "neigh-b")
+    kernel.create_netns(host)
+
+    def scenario():
+        kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+        neighbour(host, a, 1)
+        neighbour(host, b, 2)
+        m = NetworkManager(os.path.join(tmpdir_path, "state"), os.path.join(tmpdir_path, "run"),
+                           default_pools=[("10.231.0.0/16", 24)], dns_upstreams=[])
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        blocker.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: the gateway does not exist yet
+        blocker.bind(("10.231.5.1", 53))
+        try:
+            with pytest.raises(errdefs.StackyardError, match="embedded DNS"):
+                m.create_network("dnsfail", ipam={"config": [{"subnet": "10.231.5.0/24"}]})
+            blocker.close()
+            assert kernel.read_sysctl("/proc/sys/net/ipv4/ip_forward") == "0"
+            assert not ping(a, "10.240.2.2")
+            assert not m._state["ip_forward_by_us"]
+        finally:
+            blocker.close()
+            m.purge()
+
+    try:
+        kernel.run_in_netns(host, scenario)
+    finally:
+        for path in (a, b, host):
+            kernel.delete_netns(path)
