@@ -346,7 +346,7 @@ class ContainerManager:
         InvalidArgument (a value Docker refuses, 400), Conflict (options that clash with what is
         set, a restart policy with AutoRemove, a memory limit under current usage, a container
         being removed), FailedPrecondition (a cgroup controller missing on this host)."""
-        from runtime.containers.update import plan_update
+        from runtime.containers.update import plan_update, updated_supervise
         cid = self.resolve(ref)
         with self.store.locked():  # against a concurrent rename/update rewriting config.json
             state = self._state(cid)
@@ -621,17 +621,3 @@ def host_facts():
     return Host(ncpu=os.cpu_count() or 1, cpus=parse_cpuset(cpus) or frozenset(), mems=parse_cpuset(mems) or frozenset(),
                 cpus_text=cpus, mems_text=mems)
 
-
-def updated_supervise(supervise: dict, plan) -> dict:
-    """supervise.json after an update: the spec's resources rebuilt from the merged HostConfig
-    exactly as create builds them, and the new restart policy."""
-    import copy
-    from runtime.containers.update import spec_resources
-    from runtime.executor.spec import _resources  # create's HostConfig → linux.resources, shared on purpose
-    out = copy.deepcopy(supervise)
-    linux = out["spec"].setdefault("linux", {})
-    linux["resources"] = spec_resources(linux.get("resources") or {}, _resources(plan.host_config))
-    if plan.restart_policy is not None:
-        out["restart_policy"] = {"name": plan.restart_policy.name,
-                                 "maximum_retry_count": plan.restart_policy.maximum_retry_count}
-    return out

@@ -14,6 +14,7 @@ container.UpdateContainer → 409 "conflicting update options"), so clients see 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from runtime import errdefs
@@ -231,4 +232,19 @@ def spec_resources(old: dict, new: dict) -> dict:
     `new` (what create builds from the merged HostConfig), everything else (devices) from `old`."""
     out = {k: v for k, v in (old or {}).items() if k not in RESOURCE_KEYS}
     out.update({k: v for k, v in new.items() if k in RESOURCE_KEYS})
+    return out
+
+
+def updated_supervise(supervise: dict, plan: UpdatePlan) -> dict:
+    """supervise.json after an update (pure): the spec's resources rebuilt from the merged
+    HostConfig exactly as create builds them, and the new restart policy.
+
+    Raises InvalidArgument when the merged HostConfig could not start a container."""
+    from runtime.executor.spec import _resources  # create's HostConfig → linux.resources, shared on purpose
+    out = copy.deepcopy(supervise)
+    linux = out["spec"].setdefault("linux", {})
+    linux["resources"] = spec_resources(linux.get("resources") or {}, _resources(plan.host_config))
+    if plan.restart_policy is not None:
+        out["restart_policy"] = {"name": plan.restart_policy.name,
+                                 "maximum_retry_count": plan.restart_policy.maximum_retry_count}
     return out

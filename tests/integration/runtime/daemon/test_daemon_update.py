@@ -165,10 +165,15 @@ def test_update_unknown_container_is_404(api):
 
 
 def test_update_stopped_container_applies_at_next_start(stackyard_daemon, image, api):
+    import time
+    since = int(time.time()) - 1
     cid = docker(stackyard_daemon, "create", image, "sleep", "300").stdout.strip()
     try:
         reply = api.post(f"/containers/{cid}/update", json={"PidsLimit": 33, "CpuShares": 256})
         assert reply.status_code == 200 and reply.json() == {"Warnings": []}
+        events = api.get("/events", params={"since": str(since), "until": str(int(time.time()) + 1)})
+        updates = [json.loads(line) for line in events.text.splitlines() if line.strip()]
+        assert [e["Actor"]["ID"] for e in updates if e.get("Action") == "update"] == [cid]  # as dockerd reports it
         docker(stackyard_daemon, "start", cid)
         info = inspect(stackyard_daemon, cid)
         assert cgroup_files(info["State"]["Pid"])["pids"] == "33"

@@ -132,3 +132,17 @@ def test_plan_writes_v2_files_and_missing_controller():
     del files["/u/pids.max"]
     with pytest.raises(errdefs.FailedPrecondition, match="pids.max"):
         plan_writes(h, {"pids": {"limit": 50}}, **_fake_fs(files))
+
+
+def test_updated_supervise_rebuilds_spec_resources_and_policy_without_touching_the_input():
+    from runtime.containers.update import updated_supervise
+    supervise = {"spec": {"linux": {"resources": {"devices": [{"allow": False, "access": "rwm"}],
+                                                  "pids": {"limit": 10}}}},
+                 "restart_policy": {"name": "no", "maximum_retry_count": 0}}
+    p = plan({"Memory": 64 * MB, "MemorySwap": -1, "PidsLimit": -1, "RestartPolicy": {"Name": "always"}},
+             {"PidsLimit": 10})
+    out = updated_supervise(supervise, p)
+    assert out["spec"]["linux"]["resources"] == {"devices": [{"allow": False, "access": "rwm"}],
+                                                 "memory": {"limit": 64 * MB, "swap": -1}}
+    assert out["restart_policy"] == {"name": "always", "maximum_retry_count": 0}
+    assert supervise["spec"]["linux"]["resources"]["pids"] == {"limit": 10}  # a copy, not an edit
