@@ -195,3 +195,21 @@ def test_live_update_on_v2_without_the_controller_is_refused(monkeypatch, tmp_pa
     handle = cgroups.CgroupHandle("v2", {cgroups.UNIFIED: str(tmp_path)})
     with pytest.raises(errdefs.FailedPrecondition, match="pids.max"):
         resources.apply(handle, {"pids": {"limit": 5}})
+
+
+def test_update_after_a_supervisor_restart_reaches_the_readopted_container(env):
+    """A re-adopted container's cgroup is found again (executor.adopt), so updates still land;
+    with no supervisor at all a running container's update is refused and nothing changes."""
+    import signal
+    require_v1_controllers()
+    m = env.manager
+    cid = env.run(["sleep", "300"])
+    pid = m.inspect(cid)["State"]["Pid"]
+    env.stop_supervisor(env.pids[0], signal.SIGKILL)
+    config = open(m.store.path(cid, "config.json")).read()
+    with pytest.raises(errdefs.Unavailable):
+        m.update(cid, {"PidsLimit": 11})
+    assert open(m.store.path(cid, "config.json")).read() == config and limits(pid)["pids"] == "max"
+    env.start_supervisor()
+    m.update(cid, {"PidsLimit": 12})
+    assert limits(pid)["pids"] == "12" and m.inspect(cid)["HostConfig"]["PidsLimit"] == 12
