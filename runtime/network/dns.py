@@ -18,6 +18,7 @@ import selectors
 import socket
 import struct
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -31,6 +32,9 @@ UPSTREAM_TIMEOUT = 2.0
 # DNS over TCP is rare (truncated answers); a few connections at once are plenty, and a
 # container opening many must not make the daemon start a thread for each
 MAX_TCP_CONNECTIONS = 16
+# ...and each gets this long, in all, to send its query: a per-recv timeout alone let a client
+# trickling a byte at a time hold a slot for ever (16 of them shut TCP DNS for everyone)
+TCP_REQUEST_DEADLINE = 5.0
 
 _forwarders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stackyard-dns-fwd")
 
@@ -135,44 +139,46 @@ class DnsServer:
                 done.set()
 
         with conn:
-            conn.settimeout(5)
+            deadline = time.monotonic() + TCP_REQUEST_DEADLINE
             try:
-                head = _recv_exact(conn, 2)
-                data = _recv_exact(conn, struct.unpack("!H", head)[0])
+                head = _recv_exact(conn, 2, deadline)
+                data = _recv_exact(conn, struct.unpack("!H", head)[0], deadline)
             except OSError:
                 return
-            self._handle(data, client, send, tcp=True)
-            done.wait(UPSTREAM_TIMEOUT + 1)
+            if self._handle(data, client, send, tcp=True):
+                done.wait(UPSTREAM_TIMEOUT + 1)  # an upstream answer may still come
 
     # -- decisions ----------------------------------------------------------------------
 
-    def _handle(self, data: bytes, client: str, send, tcp: bool = False) -> None:
+    def _handle(self, data: bytes, client: str, send, tcp: bool = False) -> bool:
+        """Answer (or forward) one query; False when nothing will ever be sent back."""
         try:
             request = DNSRecord.parse(data)
         except Exception:  # dnslib raises DNSError and struct errors alike; drop garbage
-            return
+            return False
         if not request.questions:
-            return
+            return False
         view = self._view(client)
         if view is None:
             # not one of our containers: answer nothing about our names, forward nothing
             reply = request.reply()
             reply.header.rcode = RCODE.REFUSED
             send(reply.pack())
-            return
+            return True
         q = request.questions[0]
         name = canonical(str(q.qname))
         found = view.table.lookup(name, client)
         if found is not None:
             send(self._answer(request, found, q).pack())
-            return
+            return True
         upstreams = self._upstreams() if view.forward else []
         if not upstreams or self._is_foreign(name):
             reply = request.reply()
             reply.header.rcode = RCODE.NXDOMAIN
             send(reply.pack())
-            return
+            return True
         _forwarders.submit(self._forward_query, data, request, upstreams, send, tcp)
+        return True
 
     def _answer(self, request, endpoints, q):
         reply = request.reply()
@@ -209,9 +215,14 @@ class DnsServer:
             pass
 
 
-def _recv_exact(conn: socket.socket, n: int) -> bytes:
+def _recv_exact(conn: socket.socket, n: int, deadline: float | None = None) -> bytes:
     buf = b""
     while len(buf) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request not complete before the deadline")
+            conn.settimeout(left)
         chunk = conn.recv(n - len(buf))
         if not chunk:
             raise ConnectionError("short read")

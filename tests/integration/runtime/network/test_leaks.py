@@ -281,3 +281,67 @@ def test_internal_network_cannot_reach_host_services_over_ipv6(make_manager, bac
     finally:
         for s in services:
             s.close()
+
+
+def test_dns_over_tcp_slots_are_not_held_by_trickling_clients(net, monkeypatch):
+    """A container holding every TCP slot by sending its query a byte at a time (each byte in
+    time for a per-read timeout) must not shut TCP DNS for the network: a connection gets a
+    deadline for its whole query."""
+    import threading
+
+    from dnslib import DNSRecord
+
+    from runtime.network import dns
+
+    monkeypatch.setattr(dns, "TCP_REQUEST_DEADLINE", 1.0, raising=False)
+    net.create_network("trickle")
+    path, eps = sandbox(net, "c1", "trickle")
+    gw = gateway(net, "trickle")
+
+    def scenario():
+        stop = threading.Event()
+        conns = [socket.create_connection((gw, 53), timeout=2) for _ in range(dns.MAX_TCP_CONNECTIONS)]
+
+        def trickle():
+            for c in conns:
+                c.send(b"\x00\x40")  # a 64-byte query announced...
+            while not stop.wait(0.3):
+                for c in conns:
+                    try:
+                        c.send(b"\x00")  # ...and sent a byte at a time
+                    except OSError:
+                        pass
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            time.sleep(2.0)  # past the deadline, still trickling
+            first = ask_tcp()
+        finally:
+            stop.set()
+            t.join()
+            for c in conns:
+                c.close()
+        # garbage (a complete message that is no DNS) gets no answer: its slot is freed at
+        # once, not after the wait for an upstream reply that will never come
+        junk = [socket.create_connection((gw, 53), timeout=2) for _ in range(dns.MAX_TCP_CONNECTIONS)]
+        try:
+            for c in junk:
+                c.sendall(b"\x00\x02xx")
+            time.sleep(0.3)
+            second = ask_tcp()
+        finally:
+            for c in junk:
+                c.close()
+        return first, second
+
+    def ask_tcp():
+        query = DNSRecord.question("c1").pack()
+        try:
+            with socket.create_connection((gw, 53), timeout=2) as c:
+                c.sendall(struct.pack("!H", len(query)) + query)
+                head = c.recv(2)
+                return [str(r.rdata) for r in DNSRecord.parse(c.recv(struct.unpack("!H", head)[0])).rr]
+        except (OSError, struct.error) as exc:
+            return repr(exc)
+    own = [eps["trickle"]["IPAddress"]]
+    assert kernel.run_in_netns(path, scenario) == (own, own)
