@@ -7,7 +7,8 @@ simpler than diffing and costs ~4 ms (RUNTIME-NOTES), paid on network create/rem
 publish/unpublish only, never on connect.
 
 What the rules do (issue 6, "Isolation" and "Published ports"):
-- forward: traffic between two of our bridges is dropped (networks are isolated); an internal
+- forward: traffic between two of our bridges, or one of ours and another instance's (link
+  group BRIDGE_GROUP), is dropped (networks are isolated); an internal
   network's bridge neither sends nor receives forwarded traffic (no way out); a connection
   that was DNATed by a published port passes, as in Docker.
 - postrouting: outbound traffic of a non-internal network is masqueraded (switchable off);
@@ -82,6 +83,11 @@ def nft_ruleset(table: str, bridges: list[BridgeRule], ports: list[PortRule],
     fwd.append("ct status dnat accept")
     if len(ours) > 1:
         fwd.append(f"iifname {_set(ours)} oifname {_set(ours)} drop")
+    if ours:
+        # and between ours and another instance's (a second daemon's, a test daemon's); not
+        # within one of theirs (with br_netfilter, bridged traffic passes this hook too)
+        fwd.append(f"iifname {_set(ours)} oifgroup {BRIDGE_GROUP} drop")
+        fwd.append(f"iifgroup {BRIDGE_GROUP} oifname {_set(ours)} drop")
     if guard_forward and ours:
         # other instances' bridges (another state dir) are exempt too: their traffic relies
         # on the forwarding this instance turned on
@@ -212,6 +218,9 @@ def _forward_isolation(fwd: str, bridges: list[BridgeRule]) -> list[str]:
         for b in bridges:
             if a.bridge != b.bridge:
                 out.append(f"-A {fwd} -i {a.bridge} -o {b.bridge} -j DROP")
+    for b in bridges:  # and another instance's bridges (link group), not within one of theirs
+        out.append(f"-A {fwd} -i {b.bridge} -m devgroup --dst-group {BRIDGE_GROUP:#x} -j DROP")
+        out.append(f"-A {fwd} -o {b.bridge} -m devgroup --src-group {BRIDGE_GROUP:#x} -j DROP")
     for b in bridges:
         if not b.internal:
             out.append(f"-A {fwd} -i {b.bridge} -j ACCEPT")

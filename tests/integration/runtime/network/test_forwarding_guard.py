@@ -232,3 +232,45 @@ def test_failed_create_gives_forwarding_back(tmpdir_path):
     finally:
         for path in (a, b, host):
             kernel.delete_netns(path)
+
+
+@pytest.mark.parametrize("backend", ["nft", "iptables"])
+def test_networks_of_two_instances_are_isolated(tmpdir_path, backend):
+    """Two managers on one host (two state dirs: the daemon and a test daemon, or two roots):
+    a container on one's network must not reach a container on the other's, as between two
+    networks of one manager."""
+    from runtime.network import NetworkManager
+
+    host = os.path.join(tmpdir_path, "scratch-host")
+    kernel.create_netns(host)
+
+    def scenario():
+        kernel.write_sysctl("/proc/sys/net/ipv4/ip_forward", "0")
+        first = NetworkManager(os.path.join(tmpdir_path, "s1"), os.path.join(tmpdir_path, "r1"),
+                               default_pools=[("10.231.0.0/16", 24)], dns_upstreams=[], port_backend=backend)
+        second = NetworkManager(os.path.join(tmpdir_path, "s2"), os.path.join(tmpdir_path, "r2"),
+                                default_pools=[("10.232.0.0/16", 24)], dns_upstreams=[], port_backend=backend)
+        try:
+            first.create_network("one")
+            second.create_network("two", options={"com.docker.network.bridge.name": "sytestbr0"})
+            c1 = first.create_sandbox("c1")
+            first.connect("one", "c1", sandbox=c1, names=["c1"])
+            c2 = second.create_sandbox("c2")
+            e2 = second.connect("two", "c2", sandbox=c2, names=["c2"])
+            c3 = second.create_sandbox("c3")
+            second.connect("two", "c3", sandbox=c3, names=["c3"])
+            c4 = first.create_sandbox("c4")
+            first.connect("one", "c4", sandbox=c4, names=["c4"])
+            # controls: within each network (each instance's chain meets the other's traffic)
+            assert ping(c3, e2["IPAddress"], tries=3)
+            assert ping(c4, first.endpoints("c1")["one"]["IPAddress"], tries=3)
+            assert not ping(c1, e2["IPAddress"])
+            assert not ping(c2, first.endpoints("c1")["one"]["IPAddress"])
+        finally:
+            first.purge()
+            second.purge()
+
+    try:
+        kernel.run_in_netns(host, scenario)
+    finally:
+        kernel.delete_netns(host)

@@ -161,3 +161,13 @@ def test_ip6tables_text_isolates_and_closes_internal_networks():
     assert text.index("-A SY-abc-IN -i sybrcccc -m conntrack") < text.index("-A SY-abc-IN -i sybrcccc -j DROP")
     assert "-A SY-abc-IN -i sybraaaa" not in text and "MASQUERADE" not in text and "DNAT --to" not in text
     assert set(rules.ip6tables_chains("abc")) == {"SY-abc-FWD", "SY-abc-IN"}
+
+
+def test_forwarding_to_and_from_another_instances_bridges_is_dropped():
+    nft = rules.nft_ruleset("t", [A, B], [])
+    assert f'iifname {{ "sybraaaa", "sybrbbbb" }} oifgroup {rules.BRIDGE_GROUP} drop' in nft
+    assert f'iifgroup {rules.BRIDGE_GROUP} oifname {{ "sybraaaa", "sybrbbbb" }} drop' in nft
+    assert nft.index("ct status dnat accept") < nft.index("oifgroup")  # published ports still pass
+    ipt = rules.iptables_restore("abc", [A], [])
+    assert "-A SY-abc-FWD -i sybraaaa -m devgroup --dst-group 0x5359 -j DROP" in ipt
+    assert "-A SY-abc-FWD -o sybraaaa -m devgroup --src-group 0x5359 -j DROP" in ipt
