@@ -9,6 +9,9 @@ variables already read).
 
 from __future__ import annotations
 
+import json
+import os
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -31,6 +34,17 @@ class ContainerSpec:
     extra_networks: tuple[tuple[str, dict], ...]
 
 
+def image_name(stack_name: str, service: Service) -> str:
+    """The image reference a service's containers run: its `image`, else for a service with a
+    `build` section the one the build is tagged with, `<stack>-<service>` (docker compose v2's
+    name; v1 used `<stack>_<service>`). "" when it has neither."""
+    if service.image:
+        return service.image
+    if service.build is not None:
+        return f"{stack_name}-{service.name}".lower()
+    return ""
+
+
 def stack_labels(stack: Stack) -> dict[str, str]:
     return {
         L.PROJECT: stack.name,
@@ -46,8 +60,9 @@ def container_spec(stack: Stack, service: Service, number: int, *, config_hash: 
     Raises:
         SpecError: the service cannot be expressed as an Engine API request.
     """
-    if not service.image:
-        raise SpecError(f'service "{service.name}" has no image and building is not supported yet')
+    image = image_name(stack.name, service)
+    if not image:
+        raise SpecError(f'service "{service.name}" has neither an image nor a build section')
     name = service.container_name or L.container_name(stack.name, service.name, number)
     labels = {**dict(service.labels), **stack_labels(stack),
               L.SERVICE: service.name, L.CONTAINER_NUMBER: str(number), L.ONEOFF: "False",
@@ -56,7 +71,7 @@ def container_spec(stack: Stack, service: Service, number: int, *, config_hash: 
         labels[L.DEPENDS_ON] = ",".join(f"{d}:{dep.condition.value}:{str(dep.restart).lower()}"
                                         for d, dep in service.depends_on.items())
     body: dict = {
-        "Image": service.image,
+        "Image": image,
         "Labels": labels,
         "Env": [f"{k}={v}" for k, v in environment.items()],
         "Hostname": service.hostname or None,
@@ -320,3 +335,110 @@ def _resource_labels(own: Mapping, stack: Stack, key_label: str, key: str, confi
 
 def _drop_none(mapping: dict) -> dict:
     return {k: v for k, v in mapping.items() if v is not None}
+
+
+# ---- builds ----------------------------------------------------------------------------------
+
+_REMOTE_CONTEXT = re.compile(r"^(git@|https?://|git://|github\.com/)")
+# Build keys the engine's legacy builder (`POST /build`) cannot honour: refused, not ignored,
+# because ignoring them would build something else than asked (or leak nothing it should use).
+_REFUSED_BUILD_KEYS = {
+    "ssh": "ssh agent forwarding needs BuildKit",
+    "secrets": "build secrets need BuildKit",
+    "additional_contexts": "additional build contexts need BuildKit",
+    "privileged": "privileged builds need BuildKit",
+}
+# Keys that only change how a build is cached or where it runs: warned about and ignored.
+_IGNORED_BUILD_KEYS = ("cache_to", "isolation", "ulimits", "entitlements", "provenance", "sbom")
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything `engine.build.build_image` needs to build one service's image.
+
+    `context` is a directory (absolute) or a remote URL (`remote` on the API); `dockerfile`
+    a path relative to the context directory (or absolute), `dockerfile_inline` the text of
+    a Dockerfile to send instead; `params` the other query parameters of `POST /build`.
+    """
+
+    service: str
+    tag: str                               # the reference the containers run (`t`)
+    extra_tags: tuple[str, ...]            # `build.tags`, also given as `t`
+    context: str
+    remote: bool
+    dockerfile: str | None
+    dockerfile_inline: str | None
+    params: dict
+    warnings: tuple[str, ...] = ()
+    registry_config: dict | None = None    # X-Registry-Config: registry -> auth config
+
+
+def build_request(stack: Stack, service: Service, *, environ: Mapping[str, str] | None = None,
+                  no_cache: bool = False, pull: bool = False,
+                  build_args: Mapping[str, str] = {}) -> BuildRequest:
+    """The `POST /build` request for `service` (which has a `build` section).
+
+    `environ` gives the values of build args declared without one (`args: [FOO]`, as docker
+    compose: from the environment, left out when unset); `build_args` (`--build-arg K=V`)
+    override the file's. `no_cache`/`pull` add to the file's own `no_cache`/`pull`.
+
+    Raises:
+        SpecError: no build section, or a key the engine's builder cannot honour (ssh,
+            secrets, additional contexts, privileged).
+    """
+    build = service.build
+    if build is None:
+        raise SpecError(f'service "{service.name}" has no build section')
+    environ = os.environ if environ is None else environ
+    for key, why in _REFUSED_BUILD_KEYS.items():
+        value = build.extra.get(key) if key == "ssh" else getattr(build, key, None)
+        if value:
+            raise SpecError(f'service "{service.name}": build.{key} is not supported: {why}, and '
+                            "stackyard builds through the engine's own builder (POST /build)")
+    warnings = [f'service "{service.name}": build.{key} is ignored (not supported by the '
+                "engine's builder)" for key in _IGNORED_BUILD_KEYS
+                if getattr(build, key, None) or build.extra.get(key)]
+    args: dict[str, str] = {}
+    for key, value in build.args.items():
+        if value is None:
+            if key in environ:
+                args[key] = environ[key]
+        else:
+            args[key] = str(value)
+    args.update(build_args)
+    context = build.context or "."
+    remote = bool(_REMOTE_CONTEXT.match(context))
+    if not remote and not os.path.isabs(context):
+        context = os.path.normpath(os.path.join(stack.project_dir, context))
+    params: dict = {
+        "buildargs": json.dumps(args) if args else None,
+        "labels": json.dumps(dict(build.labels)) if build.labels else None,
+        "target": build.target or None,
+        "networkmode": build.network or None,
+        "shmsize": build.shm_size or None,
+        "extrahosts": _host_entries(build.extra_hosts) or None,   # repeated, as the docker CLI
+        "cachefrom": json.dumps(list(build.cache_from)) if build.cache_from else None,
+        "nocache": True if (no_cache or build.no_cache) else None,
+        "pull": True if (pull or build.pull) else None,
+        "rm": True,
+        "forcerm": True,
+    }
+    if len(build.platforms) == 1:
+        params["platform"] = build.platforms[0]
+    elif len(build.platforms) > 1:
+        warnings.append(f'service "{service.name}": build.platforms lists {len(build.platforms)} '
+                        "platforms; the engine builds one image for its own platform")
+    return BuildRequest(service=service.name, tag=image_name(stack.name, service),
+                        extra_tags=tuple(t for t in build.tags if t != image_name(stack.name, service)),
+                        context=context, remote=remote, dockerfile=build.dockerfile,
+                        dockerfile_inline=build.dockerfile_inline,
+                        params={k: v for k, v in params.items() if v is not None},
+                        warnings=tuple(warnings))
+
+
+def _host_entries(hosts: Mapping) -> list[str]:
+    out = []
+    for host, ip in hosts.items():
+        for address in (ip if isinstance(ip, tuple) else (ip,)):
+            out.append(f"{host}:{address}")
+    return out

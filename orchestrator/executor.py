@@ -20,13 +20,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from orchestrator.engine_spec import ContainerSpec, network_body, volume_body
+from orchestrator.engine_spec import BuildRequest, ContainerSpec, network_body, volume_body
 from orchestrator.model import Condition, Stack
 from orchestrator.planner import Operation, OpType, Plan, Wait
 from orchestrator.progress import EventSink, NullSink, ProgressEvent, Status
 from runtime import errdefs
 
 SpecFor = Callable[[Operation], ContainerSpec]
+BuildFor = Callable[[Operation], BuildRequest]
 
 
 # Operations mostly wait on the engine (stop timeouts, healthchecks), not on our CPU, so the
@@ -63,12 +64,23 @@ class WaitFailed(Exception):
 
 def execute(plan: Plan, *, engine: Any, stack: Stack, spec_for: SpecFor,
             sink: EventSink | None = None, options: ExecuteOptions = ExecuteOptions(),
-            auth_for: Callable[[str], dict | None] = lambda _ref: None) -> Outcome:
+            auth_for: Callable[[str], dict | None] = lambda _ref: None,
+            build_for: BuildFor | None = None) -> Outcome:
     """Run every operation of `plan`; returns what happened to each (never raises for one).
 
-    `auth_for(image reference)` gives the registry credentials of a pull (read by the caller).
+    `auth_for(image reference)` gives the registry credentials of a pull (read by the caller);
+    `build_for(build-image operation)` the build request (default: `engine_spec.build_request`
+    of the operation's service, with this process's environment for its build args).
     """
-    return _Runner(engine, stack, spec_for, sink or NullSink(), options, auth_for).run(plan)
+    runner = _Runner(engine, stack, spec_for, sink or NullSink(), options, auth_for)
+    runner.build_for = build_for or _default_build_for(stack)
+    return runner.run(plan)
+
+
+def _default_build_for(stack: Stack) -> BuildFor:
+    from orchestrator.engine_spec import build_request
+
+    return lambda op: build_request(stack, stack.services[op.target])
 
 
 class _Runner:
@@ -87,6 +99,7 @@ class _Runner:
             OpType.CREATE_VOLUME: self.create_volume,
             OpType.REMOVE_VOLUME: self.remove_volume,
             OpType.PULL_IMAGE: self.pull_image,
+            OpType.BUILD_IMAGE: self.build_image,
             OpType.CREATE_CONTAINER: self.create_container,
             OpType.RECREATE_CONTAINER: self.recreate_container,
             OpType.START_CONTAINER: self.start_container,
@@ -136,7 +149,7 @@ class _Runner:
         return "done"
 
     def emit(self, op: Operation, status: Status, text: str, detail: str = "") -> None:
-        kind = op.type.value.split("-", 1)[1]
+        kind = "build" if op.type is OpType.BUILD_IMAGE else op.type.value.split("-", 1)[1]
         self.sink.emit(ProgressEvent(f"{kind} {op.target}", status, text, detail))
 
     # ---- networks and volumes ------------------------------------------------------------
@@ -188,6 +201,18 @@ class _Runner:
             if status and progress.get("id"):
                 self.sink.emit(ProgressEvent(f"image {op.target}", Status.WORKING, status, progress["id"]))
         self.emit(op, Status.DONE, "Pulled")
+
+    def build_image(self, op: Operation) -> None:
+        """Build with the engine's builder (engine/build.py); every output line is progress."""
+        from orchestrator.engine.build import build_image
+
+        self.emit(op, Status.WORKING, "Building", op.cause)
+        request = self.build_for(op)
+        for warning in request.warnings:
+            self.emit(op, Status.WARNING, "Warning", warning)
+        image_id = build_image(self.engine, request, on_line=lambda line: self.emit(
+            op, Status.WORKING, "Building", line))
+        self.emit(op, Status.DONE, "Built", f"{request.tag} {image_id[:19]}")
 
     # ---- containers ----------------------------------------------------------------------
 

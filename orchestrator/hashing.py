@@ -7,7 +7,9 @@ What it covers: the service's canonical mapping (docs/canonical-form.md) minus w
 change a running container (`build`, `pull_policy`, `scale`, `deploy.replicas`, `depends_on`,
 `profiles`, `x-*` extensions); the definitions of the top-level secrets/configs it uses; the
 *contents* of the files it references (`env_file`s, secret/config `file`s; a missing file is
-hashed as absent); and the image's manifest digest when known.
+hashed as absent); and the image's manifest digest when known. A service that runs an image
+the stack builds gets the built image's id added to its document (`image_id`, by
+`planner.builds.with_image_ids`), so rebuilding it to a different image recreates it.
 
 Versioning: the result is `"<HASH_VERSION>:<sha256 hex>"`. Any change to the algorithm (what
 is excluded, how the JSON is written, what goes into the payload) MUST bump `HASH_VERSION`.
@@ -235,6 +237,9 @@ def describe_changes(old_doc: Mapping, new_doc: Mapping, *, limit: int = _MAX_CA
             causes.extend(_resource_causes(_as_mapping(old), _as_mapping(new)))
         elif section == "image_digest":
             causes.append(f"image digest changed ({_short_digest(old)} -> {_short_digest(new)})")
+        elif section == "image_id":  # the id of a built image (planner/builds.py)
+            causes.append(f"image rebuilt ({_short_digest(old)} -> {_short_digest(new)})" if old
+                          else f"image built ({_short_digest(new)})")
         else:
             _diff_values(section, old, new, causes)
     causes.sort()

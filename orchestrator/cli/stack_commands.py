@@ -1,4 +1,4 @@
-"""The stack commands: plan, up, down, ps, logs, start, stop, restart.
+"""The stack commands: plan, up, build, down, ps, logs, start, stop, restart.
 
 Registered on the Typer app by `cli.app.build_app()`. Each command loads the stack, reaches
 the engine (`--engine`, STACKYARD_ENGINE, else Docker's socket), asks `reconcile` for a plan
@@ -76,16 +76,87 @@ def _remember_converged(the_plan, observed, result, client, options) -> None:
     """Let the next identical `up -d` skip loading and planning while nothing changes: when
     this plan was empty, or a new plan after applying it is (orchestrator/converged.py)."""
     from orchestrator import converged
-    from orchestrator.loader.tree import plain
-    from orchestrator.reconcile import desired_images, make_plan
+    from orchestrator.planner.builds import stack_images
 
     if not the_plan.is_empty:
-        the_plan, observed = make_plan(result.stack, plain(result.canonical), client, options)
+        the_plan, observed = _make_plan(result, client, options)
         if not the_plan.is_empty:
             return
     converged.remember(engine=client.base_url, project=result.stack.name,
-                       images=desired_images(result.stack), observed=observed,
+                       images=stack_images(result.stack), observed=observed,
                        stderr="".join(f"warning: {w}\n" for w in the_plan.warnings))
+
+
+def _make_plan(result, client, options):
+    """`reconcile.make_plan`, aware of builds: the images the stack builds are observed too,
+    and their ids enter the config documents of the services running them
+    (planner/builds.py), so a rebuild to another image recreates exactly those."""
+    from orchestrator.loader.tree import plain
+    from orchestrator.observe import observe
+    from orchestrator.planner import plan
+    from orchestrator.planner.builds import stack_images, with_image_ids
+    from orchestrator.reconcile import config_documents
+
+    stack = result.stack
+    observed = observe(client, stack.name, images=stack_images(stack))
+    docs = with_image_ids(config_documents(plain(result.canonical), list(stack.services)), stack,
+                          observed.images)
+    return plan(stack, observed, docs, options), observed
+
+
+def _run_builds(the_plan, stack, client, progress: str, *, no_cache: bool = False, pull: bool = False,
+                build_args=None) -> int:
+    """Carry out the `build-image` operations of a plan (and only those); 0, or 1 after
+    printing each failure as one line (the service, the failing step, the engine's message).
+    Credentials for base images come from the docker config's `auths` (X-Registry-Config)."""
+    from dataclasses import replace
+
+    from orchestrator.cli.display import display_for
+    from orchestrator.engine.build import registry_config
+    from orchestrator.engine_spec import build_request
+    from orchestrator.executor import ExecuteOptions, execute
+    from orchestrator.planner import OpType
+
+    ops = tuple(op for op in the_plan.operations if op.type is OpType.BUILD_IMAGE)
+    if not ops:
+        return 0
+    auth = registry_config()
+
+    def build_for(op):
+        request = build_request(stack, stack.services[op.target], no_cache=no_cache, pull=pull,
+                                build_args=build_args or {})
+        return replace(request, registry_config=auth)
+
+    with display_for(progress) as sink:
+        outcome = execute(replace(the_plan, operations=ops, warnings=()), engine=client, stack=stack,
+                          spec_for=lambda op: None, sink=sink, options=ExecuteOptions(),
+                          build_for=build_for)
+    for result in outcome.failed.values():
+        sys.stderr.write(f"stackyard: {result.split(': ', 1)[-1]}\n")
+    return 0 if outcome.ok else 1
+
+
+def _parse_build_args(values: list[str]) -> dict[str, str]:
+    """`--build-arg K=V`; a bare `K` takes the value from the environment (skipped if unset)."""
+    args = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise typer.BadParameter(f"--build-arg expects KEY=VALUE, got {item!r}")
+        if sep:
+            args[key] = value
+        elif key in os.environ:
+            args[key] = os.environ[key]
+    return args
+
+
+def _build_policy(build: bool, no_build: bool):
+    from orchestrator.planner import PlanError
+    from orchestrator.planner.plan import BuildPolicy
+
+    if build and no_build:
+        raise PlanError("--build and --no-build cannot be used together")
+    return BuildPolicy.ALWAYS if build else BuildPolicy.NEVER if no_build else BuildPolicy.MISSING
 
 
 def _parse_scale(values: list[str]) -> dict[str, int]:
@@ -135,6 +206,8 @@ def register(app: typer.Typer, *, run) -> None:
                  "--detailed-exitcode", help="Exit 2 when changes are pending, 0 when none.")] = False,
              remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
              force_recreate: Annotated[bool, typer.Option("--force-recreate")] = False,
+             build: Annotated[bool, typer.Option("--build", help="Plan to build every image the stack builds.")] = False,
+             no_build: Annotated[bool, typer.Option("--no-build", help="Plan without building (a missing image is an error).")] = False,
              engine: EngineOpt = None,
              file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
              profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
@@ -142,15 +215,13 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            from orchestrator.loader.tree import plain
             from orchestrator.planner import PlanOptions
-            from orchestrator.reconcile import make_plan
 
             result = _load(opts)
             with _connect(engine) as client:
-                the_plan, _ = make_plan(result.stack, plain(result.canonical), client, PlanOptions(
+                the_plan, _ = _make_plan(result, client, PlanOptions(
                     services=tuple(services or ()), remove_orphans=remove_orphans,
-                    force_recreate=force_recreate))
+                    force_recreate=force_recreate, build=_build_policy(build, no_build)))
             sys.stdout.write(the_plan.to_json() + "\n" if fmt == "json" else the_plan.render())
             return 2 if detailed_exitcode and not the_plan.is_empty else 0
 
@@ -167,6 +238,8 @@ def register(app: typer.Typer, *, run) -> None:
            no_recreate: Annotated[bool, typer.Option("--no-recreate")] = False,
            no_deps: Annotated[bool, typer.Option("--no-deps")] = False,
            pull: Annotated[Optional[str], typer.Option("--pull", help="always, missing or never.")] = None,
+           build: Annotated[bool, typer.Option("--build", help="Build the images of services with a build section first.")] = False,
+           no_build: Annotated[bool, typer.Option("--no-build", help="Never build (a missing image is an error).")] = False,
            scale: Annotated[Optional[list[str]], typer.Option("--scale", metavar="SERVICE=N")] = None,
            recreate_volumes: Annotated[bool, typer.Option("--recreate-volumes")] = False,
            parallel: Annotated[int, typer.Option("--parallel", help="Operations at once (default 16).")] = 0,
@@ -177,19 +250,29 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
+            from dataclasses import replace
+
             from orchestrator.executor import DEFAULT_PARALLEL, ExecuteOptions
-            from orchestrator.loader.tree import plain
             from orchestrator.planner import PlanOptions, PullPolicy
-            from orchestrator.reconcile import make_plan
+            from orchestrator.planner.plan import BuildPolicy
 
             result = _load(opts)
             options = PlanOptions(services=tuple(services or ()), no_deps=no_deps,
                                   force_recreate=force_recreate, no_recreate=no_recreate,
                                   remove_orphans=remove_orphans, scale=_parse_scale(scale or []),
                                   recreate_volumes=recreate_volumes,
-                                  pull=PullPolicy(pull) if pull else None)
+                                  pull=PullPolicy(pull) if pull else None,
+                                  build=_build_policy(build, no_build))
             with _connect(engine) as client:
-                the_plan, observed = make_plan(result.stack, plain(result.canonical), client, options)
+                the_plan, observed = _make_plan(result, client, options)
+                if any(op.type.value == "build-image" for op in the_plan.operations):
+                    # Build first, then plan again: the config hashes cover the ids of the
+                    # images just built, so only a changed image recreates (planner/builds.py).
+                    code = _run_builds(the_plan, result.stack, client, progress)
+                    if code:
+                        return code
+                    options = replace(options, build=BuildPolicy.NEVER)
+                    the_plan, observed = _make_plan(result, client, options)
                 for warning in the_plan.warnings:
                     sys.stderr.write(f"warning: {warning}\n")
                 outcome = _execute(the_plan, result.stack, client, progress,
@@ -203,6 +286,34 @@ def register(app: typer.Typer, *, run) -> None:
                 if code == 0 and not detach and not wait:
                     code = _attach(client, result.stack, tuple(services or ()), progress, timeout)
             return code
+
+        run(opts.debug, body)
+
+    @app.command(cls=PlainCommand, name="build")
+    def build_(ctx: typer.Context,
+               services: Annotated[Optional[list[str]], typer.Argument(metavar="SERVICE", show_default=False)] = None,
+               no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the build cache.")] = False,
+               pull: Annotated[bool, typer.Option("--pull", help="Always try to pull newer base images.")] = False,
+               build_arg: Annotated[Optional[list[str]], typer.Option("--build-arg", metavar="KEY=VALUE",
+                                                                      help="Build argument (repeatable).")] = None,
+               progress: ProgressOpt = "auto", engine: EngineOpt = None,
+               file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
+               profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
+        """Build the images of the services with a build section, with the engine's builder."""
+        opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
+
+        def body() -> int:
+            from orchestrator.planner.builds import plan_build_command
+
+            result = _load(opts)
+            the_plan = plan_build_command(result.stack, tuple(services or ()))
+            if the_plan.is_empty:
+                sys.stderr.write("no service to build (none has a build section)\n")
+                return 0
+            args = _parse_build_args(build_arg or [])
+            with _connect(engine) as client:
+                return _run_builds(the_plan, result.stack, client, progress, no_cache=no_cache,
+                                   pull=pull, build_args=args)
 
         run(opts.debug, body)
 

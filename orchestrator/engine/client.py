@@ -328,6 +328,20 @@ class EngineClient:
         return self._stream("POST", f"/images/{_q(repo)}/push", _progress, params={"tag": tag},
                             headers={"X-Registry-Auth": _registry_auth(auth)}, timeout=None)
 
+    def build_image(self, context: Iterable[bytes] | bytes | None, *, params: Mapping[str, Any],
+                    registry_config: Mapping[str, Any] | None = None) -> Stream:
+        """`POST /build` (the engine's own builder): `context` is the build context as a tar
+        (chunks are streamed; None with a `remote` parameter), `params` the query parameters
+        (`t` may be a list). Yields the raw JSON messages (`stream`, `aux`, `status`,
+        `errorDetail`) without raising on an error line: `engine.build` decodes them and
+        names the failing step. A 501 (an engine without a builder) raises Unsupported."""
+        headers = {"Content-Type": "application/x-tar"}
+        if registry_config:
+            headers["X-Registry-Config"] = base64.urlsafe_b64encode(
+                json.dumps(dict(registry_config)).encode()).decode()
+        return self._stream("POST", "/build", lambda _r, chunks: streams.iter_json_lines(chunks),
+                            params=dict(params), content=context, headers=headers, timeout=None)
+
     def remove_image(self, ref: str, *, force: bool = False, noprune: bool = False) -> list[dict]:
         return self._json("DELETE", f"/images/{_q(ref)}", params={"force": force, "noprune": noprune}) or []
 

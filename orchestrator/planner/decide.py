@@ -11,7 +11,7 @@ run independent ones in parallel):
   1. orphans removed (frees names and published ports before anything is created),
   2. containers removed because the volume they mount is recreated (`--recreate-volumes`),
   3. networks, then volumes,
-  4. images pulled,
+  4. images pulled and built (planner/builds.py),
   5. containers, service by service in start waves (dependencies first).
 """
 
@@ -28,6 +28,7 @@ from orchestrator.hashing import (HASH_VERSION, document_json, hash_document, ha
 from orchestrator.labels import container_name
 from orchestrator.model import Condition, Service, Stack
 from orchestrator.observed import ObservedContainer, ObservedStack
+from orchestrator.planner import builds
 from orchestrator.planner.causes import change_reason, model_plain, resource_change_reason
 from orchestrator.planner.plan import (Operation, OpType, Plan, PlanError, PlanOptions, PullPolicy,
                                        Wait, operation_id)
@@ -373,11 +374,12 @@ class _Planner:
             reason = self.pull_reason(service, name in creating)
             if reason is not None and service.image not in pulls:
                 pulls[service.image] = reason
-        return [_op(OpType.PULL_IMAGE, image, reason) for image, reason in sorted(pulls.items())]
+        return [_op(OpType.PULL_IMAGE, image, reason) for image, reason in sorted(pulls.items())] + \
+            builds.plan_builds(self.desired, self.selected, self.observed.images, self.options)
 
     def pull_reason(self, service: Service, creating: bool) -> str | None:
-        if not service.image or service.build is not None:
-            return None  # built images are not pulled (building is not planned yet)
+        if not service.image or builds.is_built(self.desired, service):
+            return None  # built images are not pulled (planner/builds.py builds them)
         policy = self.options.pull or _policy(service.pull_policy)
         if policy is PullPolicy.ALWAYS:
             return "pull policy always"
@@ -402,7 +404,7 @@ def _resource_op(op_type: OpType, name: str, key: str, doc: Mapping, cause: str,
 def _with_pull(op: Operation, pull_ids: Mapping[str, str], desired: Stack) -> Operation:
     if op.type not in (OpType.CREATE_CONTAINER, OpType.RECREATE_CONTAINER):
         return op
-    pull = pull_ids.get(desired.services[op.service].image or "")
+    pull = builds.image_dependency(desired, op.service, pull_ids.values())
     return replace(op, depends_on=(pull,) + op.depends_on) if pull else op
 
 

@@ -11,6 +11,10 @@ What each operation asks of the executor:
   containers of the services using it get their own `recreate-container` operations.
 - `remove-volume` / `remove-network`: remove it (its users are removed by earlier operations).
 - `pull-image`: pull `target`.
+- `build-image`: build the image of service `target` with the engine's builder and tag it
+  (`engine_spec.build_request` says with what); the containers of services running that
+  image depend on it. `up` runs the builds first and plans again, so the config hashes
+  cover the ids of the images just built (planner/builds.py).
 - `create-container`: create replica `number` of `service` named `target` with the labels
   above, then start it.
 - `recreate-container`: create the new container under a temporary name, stop and remove the
@@ -49,6 +53,7 @@ class OpType(str, Enum):
     CREATE_VOLUME = "create-volume"
     REMOVE_VOLUME = "remove-volume"
     PULL_IMAGE = "pull-image"
+    BUILD_IMAGE = "build-image"
     CREATE_CONTAINER = "create-container"
     RECREATE_CONTAINER = "recreate-container"
     START_CONTAINER = "start-container"
@@ -65,6 +70,7 @@ _VERBS = {
     OpType.CREATE_VOLUME: "create volume",
     OpType.REMOVE_VOLUME: "remove volume",
     OpType.PULL_IMAGE: "pull image",
+    OpType.BUILD_IMAGE: "build",
     OpType.CREATE_CONTAINER: "create",
     OpType.RECREATE_CONTAINER: "recreate",
     OpType.START_CONTAINER: "start",
@@ -79,6 +85,14 @@ class PullPolicy(str, Enum):
     MISSING = "missing"
     NEVER = "never"
     BUILD = "build"
+
+
+class BuildPolicy(str, Enum):
+    """When `up` builds the image of a service with a `build` section."""
+
+    MISSING = "missing"      # the default: when the image is not present (or pull_policy: build)
+    ALWAYS = "always"        # `up --build`, `stackyard build`
+    NEVER = "never"          # `up --no-build`: a missing image is an error
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +111,7 @@ class PlanOptions:
     scale: Mapping[str, int] = EMPTY          # service -> replicas (`--scale svc=n`)
     recreate_volumes: bool = False
     pull: PullPolicy | None = None            # None: each service's pull_policy, else missing
+    build: BuildPolicy = BuildPolicy.MISSING
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,5 +222,5 @@ class Plan:
         return cls.from_dict(json.loads(text))
 
 
-__all__ = ["CONFIG_DOC_LABEL", "OpType", "Operation", "Plan", "PlanError", "PlanOptions",
+__all__ = ["BuildPolicy", "CONFIG_DOC_LABEL", "OpType", "Operation", "Plan", "PlanError", "PlanOptions",
            "PullPolicy", "Wait", "operation_id"]
