@@ -28,13 +28,15 @@ from runtime.content import ContentStore
 from runtime.images import manifest as mf
 from runtime.images import progress as pg
 from runtime.images.reference import Reference
-from runtime.images.stream import prefetch, read_file_chunks
+from runtime.images.stream import BufferPool, Lease, prefetch, read_file_chunks
 from runtime.images.unpacker import commit_layer, unpack_layer
 from runtime.snapshots import Snapshotter
 
 MAX_PARALLEL = 3
 PROGRESS_INTERVAL = 0.1
-COALESCE = 1 << 20
+# Layer bytes move in 1 MiB buffers, BUFFERS per layer in flight (bounded memory per pull).
+CHUNK = 1 << 20
+BUFFERS = 8
 # Configs and manifests are read into memory whole: never more than this, whatever the
 # registry or a descriptor says.
 MAX_SMALL_BLOB = 8 << 20
@@ -224,46 +226,46 @@ class Puller:
                 state["last"] = now
                 self._emit(pg.detail("Downloading", ident, received, layer.size))
 
-        def source() -> Iterator[bytes]:
+        pool = BufferPool(BUFFERS, CHUNK)
+
+        def source() -> Iterator:
             # Bytes a previous, interrupted attempt stored: re-hashed and re-fed to the tar.
             yield from ingest.replay()
             if ingest.offset >= layer.size:
                 return
-            # Socket reads (~64 KiB) are regrouped into ~1 MiB blocks: fewer hand-offs to the
-            # unpack thread. What arrived is written to the ingest even when the stream breaks,
-            # so a resumed pull asks only for the rest.
-            parts: list[bytes] = []
-            held = 0
-            try:
-                with self.client.open_blob(ref.domain, ref.repository, layer.digest, ingest.offset) as stream:
-                    for data in stream.iter_bytes(1 << 20):
-                        if self.cancel.is_set():
-                            raise errdefs.Unavailable("pull cancelled")
-                        parts.append(data)
-                        held += len(data)
-                        if ingest.received + held > layer.size:
+            # The network side, in its own thread: each 1 MiB buffer is filled from the socket,
+            # hashed and written to the ingest, then lent to the unpack side (see BufferPool).
+            # What arrived is in the ingest before the unpack sees it, so a resumed pull asks
+            # only for the rest.
+            with self.client.open_blob(ref.domain, ref.repository, layer.digest, ingest.offset) as stream:
+                while True:
+                    if self.cancel.is_set():
+                        raise errdefs.Unavailable("pull cancelled")
+                    buf = pool.take()
+                    try:
+                        # One byte more than the blob may have left: a longer reply shows at once.
+                        n = stream.readinto(buf[:min(CHUNK, layer.size - ingest.received + 1)])
+                        if n and ingest.received + n > layer.size:
                             raise errdefs.InvalidArgument(f"{what}: registry sent more than the "
                                                           f"{layer.size} bytes the manifest says")
-                        if held >= COALESCE:
-                            block = b"".join(parts)
-                            parts, held = [], 0
-                            ingest.write(block)
-                            note(ingest.received)
-                            yield block
-                if parts:
-                    block = b"".join(parts)
-                    parts, held = [], 0
-                    ingest.write(block)
+                        if n:
+                            ingest.write(buf[:n])
+                    except BaseException:
+                        pool.give(buf)
+                        raise
+                    if not n:
+                        pool.give(buf)
+                        return
                     note(ingest.received)
-                    yield block
-            finally:
-                if parts and ingest.received + held <= layer.size:
-                    ingest.write(b"".join(parts))
+                    yield Lease(buf[:n], buf, pool)
 
-        chunks = prefetch(source())
+        chunks = prefetch(source(), stop=pool.halt)
+        # Only the gzip reader is done with a lent buffer when it asks for the next one (zlib
+        # copies what it keeps); the plain tar and zstd readers get their own copies.
+        feed = chunks if compression == "gzip" else (bytes(c) for c in chunks)
         try:
             try:
-                key, _ = unpack_layer(self.snapshots, chunks, compression=compression, what=what,
+                key, _ = unpack_layer(self.snapshots, feed, compression=compression, what=what,
                                       expected_diff_id=diff_id)
             except errdefs.InvalidArgument as exc:
                 # A corrupt blob usually shows first as bad gzip or tar: finish reading it so the

@@ -32,7 +32,7 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
         data = chunk
         while True:
             if d.eof:
-                if data.count(0) == len(data):
+                if not any(bytes(data)):
                     break  # end, or zero padding after the last member
                 # Concatenated gzip members (pigz, some builders) continue the same tar.
                 d = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -119,11 +119,53 @@ def coalesce(chunks: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
 _DONE = object()
 
 
-def prefetch(chunks: Iterator[bytes], *, depth: int = 16,
-             stop: Optional[threading.Event] = None) -> Iterator[bytes]:
+class Halted(Exception):
+    """The reader of a `prefetch` went away: the producer stops."""
+
+
+class BufferPool:
+    """`count` reusable buffers of `size` bytes, handed from a `prefetch` producer to its reader
+    and back: the network side fills one while the unpack side still works on others, and no
+    bytes object is allocated (and page-faulted in) per megabyte. `take` waits for a free one."""
+
+    def __init__(self, count: int = 8, size: int = 1 << 20, *, halt: Optional[threading.Event] = None) -> None:
+        self.size = size
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(count):
+            self._free.put(memoryview(bytearray(size)))
+        self.halt = halt or threading.Event()   # pass the same event as prefetch's `stop`
+
+    def take(self) -> memoryview:
+        """A free buffer. Raises Halted once the reader has gone away."""
+        while True:
+            try:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
+                if self.halt.is_set():
+                    raise Halted() from None
+
+    def give(self, buf: memoryview) -> None:
+        self._free.put(buf)
+
+
+class Lease:
+    """A filled part of a pool buffer: `prefetch` yields `view` and gives `buf` back to `pool`
+    when the reader asks for the next chunk. So the reader must be done with a chunk by then
+    (`_gunzip` is: zlib copies what it keeps; plain tar and zstd readers get copies)."""
+
+    __slots__ = ("view", "buf", "pool")
+
+    def __init__(self, view: memoryview, buf: memoryview, pool: BufferPool) -> None:
+        self.view, self.buf, self.pool = view, buf, pool
+
+
+def prefetch(chunks: Iterator, *, depth: int = 16,
+             stop: Optional[threading.Event] = None) -> Iterator:
     """Run `chunks` in a thread `depth` items ahead; exceptions are re-raised in the reader.
 
-    Closing the returned generator (or the reader failing) stops the producer.
+    Items may be bytes or `Lease`s (the reader gets the lease's view; the buffer goes back to
+    its pool when the reader asks for the next item). Closing the returned generator (or the
+    reader failing) stops the producer.
     """
     q: queue.Queue = queue.Queue(maxsize=depth)
     halt = stop or threading.Event()
@@ -164,17 +206,29 @@ def prefetch(chunks: Iterator[bytes], *, depth: int = 16,
 
     thread = threading.Thread(target=produce, name="layer-fetch", daemon=True)
     thread.start()
+    lease: Optional[Lease] = None
     try:
         while True:
+            if lease is not None:  # the reader asked for more: it is done with the last one
+                lease.pool.give(lease.buf)
+                lease = None
             item = q.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
+                if isinstance(item, Halted):
+                    return
                 raise item
-            yield item
+            if isinstance(item, Lease):
+                lease = item
+                yield item.view
+            else:
+                yield item
     finally:
         halt.set()
         thread.join()
+        if lease is not None:
+            lease.pool.give(lease.buf)
 
 
 def new_diff_hasher():
