@@ -279,7 +279,10 @@ def register(app: typer.Typer, *, run) -> None:
                                    ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
                                                   stop_timeout=timeout, wait_timeout=wait_timeout))
                 code = _failures(outcome)
-                if code == 0 and detach and not wait:
+                # pull_policy: build asks for a build on every up: never shortcut it.
+                always_builds = any(s.build is not None and s.pull_policy == "build"
+                                    for s in result.stack.services.values())
+                if code == 0 and detach and not wait and not always_builds:
                     _remember_converged(the_plan, observed, result, client, options)
                 if code == 0 and wait:
                     code = _wait_all(client, result.stack, services or (), wait_timeout)
@@ -401,10 +404,13 @@ def register(app: typer.Typer, *, run) -> None:
         def body() -> int:
             from orchestrator.executor import ExecuteOptions
             from orchestrator.planner import Operation, OpType, Plan, operation_id
+            from orchestrator.planner.builds import is_built
 
             result = _load(opts)
+            # Images the stack builds are not pulled (docker compose skips them too).
             images = sorted({s.image for name, s in result.stack.services.items()
-                             if s.image and (not services or name in services)})
+                             if s.image and not is_built(result.stack, s)
+                             and (not services or name in services)})
             the_plan = Plan(stack=result.stack.name, operations=tuple(
                 Operation(id=operation_id(OpType.PULL_IMAGE, ref), type=OpType.PULL_IMAGE, target=ref,
                           cause="asked to pull") for ref in images))
