@@ -96,8 +96,8 @@ class Ingest:
             self.written += n
             view = view[n:]
 
-    def commit(self, *, what: str = "") -> str:
-        """Verify size and digest, then move the blob into place; returns its path.
+    def verify(self, *, what: str = "") -> None:
+        """Check the size and digest of everything written, without moving the blob anywhere.
 
         Raises:
             errdefs.InvalidArgument: size or digest mismatch (the ingest is discarded).
@@ -113,6 +113,14 @@ class Ingest:
         if actual != self.digest:
             self.abort(keep=False)
             raise errdefs.InvalidArgument(f"{name}: digest mismatch: expected {self.digest}, got {actual}")
+
+    def commit(self, *, what: str = "") -> str:
+        """Verify size and digest, then move the blob into place; returns its path.
+
+        Raises:
+            errdefs.InvalidArgument: size or digest mismatch (the ingest is discarded).
+        """
+        self.verify(what=what)
         try:
             os.fsync(self._fd)
         finally:

@@ -226,7 +226,7 @@ class Puller:
                 state["last"] = now
                 self._emit(pg.detail("Downloading", ident, received, layer.size))
 
-        pool = BufferPool(BUFFERS, CHUNK)
+        pool = BufferPool(BUFFERS, min(CHUNK, layer.size + 1))
 
         def source() -> Iterator:
             # Bytes a previous, interrupted attempt stored: re-hashed and re-fed to the tar.
@@ -244,7 +244,7 @@ class Puller:
                     buf = pool.take()
                     try:
                         # One byte more than the blob may have left: a longer reply shows at once.
-                        n = stream.readinto(buf[:min(CHUNK, layer.size - ingest.received + 1)])
+                        n = stream.readinto(buf[:min(pool.size, layer.size - ingest.received + 1)])
                         if n and ingest.received + n > layer.size:
                             raise errdefs.InvalidArgument(f"{what}: registry sent more than the "
                                                           f"{layer.size} bytes the manifest says")
@@ -273,14 +273,16 @@ class Puller:
                 try:
                     for _ in chunks:
                         pass
-                    ingest.commit(what=what)
+                    ingest.verify(what=what)
                 except errdefs.InvalidArgument as digest_error:
                     raise digest_error from None
                 except Exception:
                     # The rest could not be read or stored (registry gone, disk full): the
                     # layer's own error is what failed this pull.
                     raise exc from None
-                self.content.delete(layer.digest)  # verified, but not a layer we can use
+                # The blob is what the manifest names, but not a layer this image can use
+                # (wrong diff id, unsafe entry): it never enters the content store.
+                ingest.abort(keep=False)
                 raise
             except BaseException:
                 chunks.close()

@@ -124,20 +124,29 @@ class Halted(Exception):
 
 
 class BufferPool:
-    """`count` reusable buffers of `size` bytes, handed from a `prefetch` producer to its reader
-    and back: the network side fills one while the unpack side still works on others, and no
-    bytes object is allocated (and page-faulted in) per megabyte. `take` waits for a free one."""
+    """Up to `count` reusable buffers of `size` bytes, handed from a `prefetch` producer to its
+    reader and back: the network side fills one while the unpack side still works on others,
+    and no bytes object is allocated (and page-faulted in) per megabyte. Buffers are made on
+    first need, so a small layer costs one. `take` waits for a free one."""
 
     def __init__(self, count: int = 8, size: int = 1 << 20, *, halt: Optional[threading.Event] = None) -> None:
         self.size = size
         self._free: queue.Queue = queue.Queue()
-        for _ in range(count):
-            self._free.put(memoryview(bytearray(size)))
+        self._unmade = count
+        self._lock = threading.Lock()
         self.halt = halt or threading.Event()   # pass the same event as prefetch's `stop`
 
     def take(self) -> memoryview:
         """A free buffer. Raises Halted once the reader has gone away."""
         while True:
+            try:
+                return self._free.get_nowait()
+            except queue.Empty:
+                pass
+            with self._lock:
+                if self._unmade:
+                    self._unmade -= 1
+                    return memoryview(bytearray(self.size))
             try:
                 return self._free.get(timeout=0.1)
             except queue.Empty:
