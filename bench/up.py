@@ -25,10 +25,15 @@ sys.path.insert(0, str(ROOT))
 
 
 def generated_stack(n: int, marker: str = "a") -> str:
-    """N services: s0 <- s1 <- ... chain for the first half, the rest fan out from s0."""
+    """N services: s0 <- s1 <- ... chain for the first half, the rest fan out from s0.
+
+    `init: true` gives each container an init (docker-init/tini) that passes SIGTERM on, so
+    `sleep` stops at once like a real service does: without it the PID 1 `sleep` ignores
+    SIGTERM and every stop in the chain waits the whole grace period, a fixed cost both tools
+    must pay and that measures neither of them."""
     lines = ["services:"]
     for i in range(n):
-        lines += [f"  s{i}:", "    image: ${IMAGE}", '    command: ["sleep", "3600"]',
+        lines += [f"  s{i}:", "    image: ${IMAGE}", '    command: ["sleep", "3600"]', "    init: true",
                   "    stop_grace_period: 1s", "    networks: [net]",
                   "    environment:", f"      MARK: \"{marker if i == n // 2 else 'a'}\""]
         if i:

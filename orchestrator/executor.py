@@ -9,7 +9,11 @@ made by the planner; here we only order, wait and act:
   engine's `/events` for that container (never by sleeping): started, healthy (failing with
   the last healthcheck output when it turns unhealthy) or exited 0;
 - a recreate is create-new, stop-old, remove-old, rename, start: a failed create leaves the
-  old container running.
+  old container running;
+- a new container is created as soon as what it is built from exists (its networks, volumes,
+  image, and the containers whose namespaces or volumes it shares), not after its
+  dependencies have started: `depends_on` orders starts, as in Docker Compose, so a chain of
+  N services costs N starts in a row, not N creates and starts.
 Progress goes to an `EventSink`; nothing is printed here.
 """
 
@@ -62,6 +66,20 @@ class WaitFailed(Exception):
     """A dependency did not reach its condition (exited non-zero, unhealthy, timed out)."""
 
 
+class _Reported(Exception):
+    """An engine error of a container create, already emitted as progress."""
+
+
+_CONTAINER_UP_TYPES = frozenset(t.value for t in (OpType.CREATE_CONTAINER, OpType.RECREATE_CONTAINER,
+                                                  OpType.START_CONTAINER, OpType.RESTART_CONTAINER))
+
+
+def _shares_with_containers(service: Any) -> bool:
+    modes = (service.network_mode, service.ipc, service.pid)
+    return bool(service.volumes_from) or any(
+        isinstance(m, str) and m.startswith(("service:", "container:")) for m in modes)
+
+
 def execute(plan: Plan, *, engine: Any, stack: Stack, spec_for: SpecFor,
             sink: EventSink | None = None, options: ExecuteOptions = ExecuteOptions(),
             auth_for: Callable[[str], dict | None] = lambda _ref: None,
@@ -92,6 +110,8 @@ class _Runner:
         self.spec_for = spec_for
         self.sink = sink
         self.options = options
+        # Early creates (see `_early_dependencies`): create-op id -> future of the new id.
+        self.precreated: dict[str, Future] = {}
         self.actions: dict[OpType, Callable[[Operation], None]] = {
             OpType.CREATE_NETWORK: self.create_network,
             OpType.RECREATE_NETWORK: self.recreate_network,
@@ -114,9 +134,20 @@ class _Runner:
         outcome = Outcome()
         pending = list(plan.operations)
         planned = {op.id for op in pending}
+        early = {op.id: self._early_dependencies(op) for op in pending}
+        early = {k: v for k, v in early.items() if v is not None}
         running: dict[Future, Operation] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
             while pending or running:
+                for op in list(pending):
+                    # An early create is submitted before the operations that will wait for
+                    # it, so the pool's queue order rules out a deadlock.
+                    deps = early.get(op.id)
+                    if deps is None or any(d in planned and d not in outcome.results for d in deps):
+                        continue
+                    del early[op.id]
+                    if all(outcome.results.get(d, "done").startswith("done") for d in deps):
+                        self.precreated[op.id] = pool.submit(self._create, op)
                 for op in list(pending):
                     # Ready once every dependency in this plan has a result.
                     if any(d in planned and d not in outcome.results for d in op.depends_on):
@@ -143,6 +174,8 @@ class _Runner:
     def run_one(self, op: Operation) -> str:
         try:
             self.actions[op.type](op)
+        except _Reported as exc:  # already shown by the early create
+            return f"failed: {exc.__cause__}"
         except (errdefs.StackyardError, WaitFailed, ValueError) as exc:
             self.emit(op, Status.ERROR, "Error", str(exc))
             return f"failed: {exc}"
@@ -217,13 +250,37 @@ class _Runner:
     # ---- containers ----------------------------------------------------------------------
 
     def create_container(self, op: Operation) -> None:
+        early = self.precreated.get(op.id)
+        created = early.result() if early is not None else self._create(op)
+        if self.options.start:
+            self._start(op, created)
+
+    def _create(self, op: Operation) -> str:
         self.emit(op, Status.WORKING, "Creating", op.cause)
         spec = self.spec_for(op)
-        created = self.engine.create_container(spec.body, name=spec.name)
-        self._connect_extra(created["Id"], spec)
+        try:
+            created = self.engine.create_container(spec.body, name=spec.name)
+            self._connect_extra(created["Id"], spec)
+        except errdefs.StackyardError as exc:
+            self.emit(op, Status.ERROR, "Error", str(exc))
+            raise _Reported(exc) from exc
         self.emit(op, Status.DONE, "Created")
-        if self.options.start:
-            self._start(op, created["Id"])
+        return created["Id"]
+
+    def _early_dependencies(self, op: Operation) -> tuple[str, ...] | None:
+        """What a new container must wait for before it can be created, when that is less
+        than what it waits for before it starts; None when it is created in its turn.
+
+        Its dependencies' containers need only exist first when it joins their namespaces or
+        takes their volumes (`network_mode`/`ipc`/`pid: service:x`, `volumes_from`); then it is
+        created in its turn, as are replacements (a recreate stops the old container)."""
+        if op.type is not OpType.CREATE_CONTAINER or not self.options.start or not op.depends_on:
+            return None
+        service = self.stack.services.get(op.service or "")
+        if service is None or _shares_with_containers(service):
+            return None
+        deps = tuple(d for d in op.depends_on if d.split(":", 1)[0] not in _CONTAINER_UP_TYPES)
+        return deps if len(deps) < len(op.depends_on) else None
 
     def recreate_container(self, op: Operation) -> None:
         self.emit(op, Status.WORKING, "Recreating", op.cause)
