@@ -83,3 +83,75 @@ def test_executor_runs_independent_operations_and_respects_order():
     assert outcome.ok
     assert engine.calls[0][0] == "create_network"
     assert sorted(c[1][0] for c in engine.calls[1:]) == [f"c{i}" for i in range(5)]
+
+
+class StartGate(RecordingEngine):
+    """`start_container(first)` returns only once `create_container(second)` was called (or
+    after a timeout), so the test tells whether a dependent was created early."""
+
+    def __init__(self, first, second):
+        super().__init__()
+        self.first, self.second = first, second
+        self.second_created = threading.Event()
+
+    def __getattr__(self, name):
+        call = super().__getattr__(name)
+        if name == "create_container":
+            def create(body, name=None):
+                if name == self.second:
+                    self.second_created.set()
+                return call(body, name)
+            return create
+        if name == "start_container":
+            def start(container):
+                if container == f"new-{self.first}":
+                    self.second_created.wait(timeout=2)
+                return call(container)
+            return start
+        return call
+
+
+def _chain_stack(**dependent):
+    from orchestrator.model import Service
+    return Stack(name="demo", project_dir="/demo",
+                 services=FrozenMap({"db": Service(name="db", image="x"),
+                                     "web": Service(name="web", image="x", **dependent)}))
+
+
+def _chain_ops():
+    db = _op(OpType.CREATE_CONTAINER, "demo-db-1")
+    web = _op(OpType.CREATE_CONTAINER, "demo-web-1", depends_on=[db.id])
+    return db, web
+
+
+def test_executor_creates_a_dependent_before_its_dependency_has_started():
+    engine = StartGate("demo-db-1", "demo-web-1")
+    db, web = _chain_ops()
+    outcome = execute(Plan(stack="demo", operations=(db, web)), engine=engine, stack=_chain_stack(), spec_for=_spec)
+    assert outcome.ok
+    calls = [(c[0], c[1][-1]) for c in engine.calls]
+    # web exists before db is started, but starts only after it.
+    assert calls.index(("create_container", "demo-web-1")) < calls.index(("start_container", "new-demo-db-1"))
+    assert calls.index(("start_container", "new-demo-db-1")) < calls.index(("start_container", "new-demo-web-1"))
+
+
+def test_executor_creates_a_namespace_joiner_only_after_its_donor_started():
+    engine = StartGate("demo-db-1", "demo-web-1")
+    db, web = _chain_ops()
+    outcome = execute(Plan(stack="demo", operations=(db, web)), engine=engine,
+                      stack=_chain_stack(network_mode="service:db"), spec_for=_spec)
+    assert outcome.ok
+    calls = [(c[0], c[1][-1]) for c in engine.calls]
+    assert calls.index(("start_container", "new-demo-db-1")) < calls.index(("create_container", "demo-web-1"))
+
+
+def test_executor_reports_an_early_create_failure_once_and_skips_nothing_else():
+    engine = RecordingEngine(fail={"create_container": errdefs.InvalidArgument("bad image")})
+    db, web = _chain_ops()
+    sink = ListSink()
+    outcome = execute(Plan(stack="demo", operations=(db, web)), engine=engine, stack=_chain_stack(),
+                      spec_for=_spec, sink=sink)
+    assert outcome.results[db.id] == "failed: bad image"
+    assert outcome.results[web.id] in ("failed: bad image", f"skipped: {db.id} did not succeed")
+    errors = [e for e in sink.events if e.status is Status.ERROR]
+    assert sorted(e.target for e in errors) == sorted({e.target for e in errors})  # one error per container
