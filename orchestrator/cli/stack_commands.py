@@ -279,9 +279,9 @@ def register(app: typer.Typer, *, run) -> None:
                                    ExecuteOptions(parallel=parallel or DEFAULT_PARALLEL,
                                                   stop_timeout=timeout, wait_timeout=wait_timeout))
                 code = _failures(outcome)
-                # pull_policy: build asks for a build on every up: never shortcut it.
-                always_builds = any(s.build is not None and s.pull_policy == "build"
-                                    for s in result.stack.services.values())
+                # `--build` and pull_policy: build ask for a build on every up: never short-cut.
+                always_builds = build or any(s.build is not None and s.pull_policy == "build"
+                                             for s in result.stack.services.values())
                 if code == 0 and detach and not wait and not always_builds:
                     _remember_converged(the_plan, observed, result, client, options)
                 if code == 0 and wait:

@@ -42,7 +42,7 @@ def _runner(project: Path, host: str, image: str, home: Path):
            "STACKYARD_EXAMPLE_IMAGE": image, "WEB_PORT": str(_free_port())}
 
     def run(*args, check=True):
-        proc = subprocess.run([sys.executable, "-m", "orchestrator.cli.app", *args], cwd=project,
+        proc = subprocess.run([sys.executable, "-m", "stackyard.main", *args], cwd=project,
                               env=env, capture_output=True, text=True, timeout=180)
         if check and proc.returncode != 0:
             raise AssertionError(f"stackyard {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
@@ -138,8 +138,10 @@ def test_up_builds_runs_reapplies_and_rebuilds_only_what_changed(stack):
     assert {s for s in before if before[s] != after[s]} == {"web"}
     body = urllib.request.urlopen(f"http://127.0.0.1:{run.port}/index.html", timeout=10).read()
     assert body == b"<h1>changed</h1>\n"
-    # Rebuilding without a change: identical images, nothing recreated.
-    run("up", "-d", "--build")
+    # Rebuilding without a change (the same command again: --build is never short-cut as
+    # converged): identical images, nothing recreated.
+    again = run("up", "-d", "--build", "--progress", "plain")
+    assert "Successfully tagged build-web:latest" in again.stdout + again.stderr
     assert _ids(client, "build") == after
 
 
