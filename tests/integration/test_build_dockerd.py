@@ -176,7 +176,16 @@ def test_build_command_dockerignore_failing_step_and_no_build(stack, busybox_ima
     assert sorted(_exec(run, "app", "ls", "-A", "/ctx").split()) == [
         ".dockerignore", "Dockerfile", "compose.yaml", "keep.txt", "public.key"]
     assert _exec(run, "app", "sh", "-c", "test -e /extra && echo yes || echo no") == "no\n"
+    first = _ids(client, "bx")
+
+    # `stackyard build` makes another image; the same `up` again (remembered as converged)
+    # sees the new image id and recreates the container.
+    run("build", "--build-arg", "FLAVOUR=mild")
+    up = run("up", "-d", "--no-build")
+    assert "image rebuilt (sha256:" in up.stdout + up.stderr
+    assert _exec(run, "app", "cat", "/flavour") == "mild\n"
     before = _ids(client, "bx")
+    assert before["app"] != first["app"]
 
     # A failing RUN: one clear line naming the service and the step; the old container stays.
     (project / "Dockerfile").write_text(DOCKERFILE.replace('CMD ["sleep"', 'RUN echo boom && false\nCMD ["sleep"'))
@@ -203,6 +212,8 @@ def test_builtin_engine_refuses_to_build_clearly(tmp_path, builtin_engine):
     project.mkdir()
     (project / "compose.yaml").write_text("name: bb\nservices:\n  app:\n    build: .\n")
     (project / "Dockerfile").write_text(f"FROM {image}\nRUN true\n")
+    # A context the engine refuses before reading it: the answer still gets through.
+    (project / "big.bin").write_bytes(os.urandom(1 << 20) * 24)
     run = _runner(project, host, image, tmp_path)
     try:
         failed = run("up", "-d", check=False)
