@@ -69,7 +69,7 @@ def run_tool(name: str, argv: list[str], n: int, host: str, image: str, runs: in
             project.mkdir()
             compose = project / "docker-compose.yml"
             compose.write_text(generated_stack(n))
-            env = {**os.environ, "DOCKER_HOST": host, "IMAGE": image, "COMPOSE_PROJECT_NAME": f"bench{n}"}
+            env = {**os.environ, "DOCKER_HOST": host, "STACKYARD_ENGINE": "docker", "IMAGE": image, "COMPOSE_PROJECT_NAME": f"bench{n}"}
             results["cold up"].append(timed(argv + ["up", "-d"], project, env))
             results["re-up"].append(timed(argv + ["up", "-d"], project, env))
             before = container_ids(host, f"bench{n}")
