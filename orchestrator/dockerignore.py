@@ -125,7 +125,7 @@ class Matcher:
                 matched = not pattern.exclusion
         return matched
 
-    def may_include_below(self, directory: str) -> bool:
+    def can_include_below(self, directory: str) -> bool:
         """Whether an excluded `directory` must still be walked because a `!` pattern may
         re-include something inside. Docker's rule, kept as is so the same files are sent:
         walk it only when some `!` pattern's text (plus `/`) starts with `directory/`."""

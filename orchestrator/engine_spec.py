@@ -373,7 +373,7 @@ class BuildRequest:
     registry_config: dict | None = None    # X-Registry-Config: registry -> auth config
 
 
-def build_request(stack: Stack, service: Service, *, environ: Mapping[str, str] | None = None,
+def build_request(stack: Stack, service: Service, *, environ: Mapping[str, str] = {},
                   no_cache: bool = False, pull: bool = False,
                   build_args: Mapping[str, str] = {}) -> BuildRequest:
     """The `POST /build` request for `service` (which has a `build` section).
@@ -389,7 +389,6 @@ def build_request(stack: Stack, service: Service, *, environ: Mapping[str, str] 
     build = service.build
     if build is None:
         raise SpecError(f'service "{service.name}" has no build section')
-    environ = os.environ if environ is None else environ
     for key, why in _REFUSED_BUILD_KEYS.items():
         value = build.extra.get(key) if key == "ssh" else getattr(build, key, None)
         if value:

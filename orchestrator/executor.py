@@ -96,9 +96,13 @@ def execute(plan: Plan, *, engine: Any, stack: Stack, spec_for: SpecFor,
 
 
 def _default_build_for(stack: Stack) -> BuildFor:
+    import os
+
     from orchestrator.engine_spec import build_request
 
-    return lambda op: build_request(stack, stack.services[op.target])
+    # Build args declared without a value (`args: [FOO]`) take this process's variable, as
+    # docker compose does; the CLI passes its own `build_for` with the docker credentials.
+    return lambda op: build_request(stack, stack.services[op.target], environ=os.environ)
 
 
 class _Runner:
@@ -237,6 +241,7 @@ class _Runner:
 
     def build_image(self, op: Operation) -> None:
         """Build with the engine's builder (engine/build.py); every output line is progress."""
+        # Imported here: most runs build nothing, and the CLI's start-up time counts.
         from orchestrator.engine.build import build_image
 
         self.emit(op, Status.WORKING, "Building", op.cause)

@@ -123,8 +123,8 @@ def _run_builds(the_plan, stack, client, progress: str, *, no_cache: bool = Fals
     auth = registry_config()
 
     def build_for(op):
-        request = build_request(stack, stack.services[op.target], no_cache=no_cache, pull=pull,
-                                build_args=build_args or {})
+        request = build_request(stack, stack.services[op.target], environ=os.environ,
+                                no_cache=no_cache, pull=pull, build_args=build_args or {})
         return replace(request, registry_config=auth)
 
     with display_for(progress) as sink:

@@ -119,7 +119,7 @@ def context_entries(context: str, matcher: dockerignore.Matcher) -> Iterator[tup
             if is_dir:
                 if not excluded:
                     yield relative, path
-                if not excluded or matcher.may_include_below(relative):
+                if not excluded or matcher.can_include_below(relative):
                     yield from walk(path, relative + "/")
             elif not excluded:
                 yield relative, path

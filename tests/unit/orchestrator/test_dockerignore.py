@@ -63,8 +63,8 @@ def test_question_mark_class_and_escape() -> None:
 def test_directory_walk_rule_for_exceptions() -> None:
     # Docker only walks into an excluded directory when an exception's text starts with it.
     matcher = Matcher.from_text("vendor\n!vendor/keep\nbuild\n")
-    assert matcher.may_include_below("vendor") is True
-    assert matcher.may_include_below("build") is False
+    assert matcher.can_include_below("vendor") is True
+    assert matcher.can_include_below("build") is False
 
 
 def test_invalid_pattern_is_an_error_naming_the_line() -> None:
