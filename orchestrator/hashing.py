@@ -238,8 +238,12 @@ def describe_changes(old_doc: Mapping, new_doc: Mapping, *, limit: int = _MAX_CA
         elif section == "image_digest":
             causes.append(f"image digest changed ({_short_digest(old)} -> {_short_digest(new)})")
         elif section == "image_id":  # the id of a built image (planner/builds.py)
-            causes.append(f"image rebuilt ({_short_digest(old)} -> {_short_digest(new)})" if old
-                          else f"image built ({_short_digest(new)})")
+            if old and new:
+                causes.append(f"image rebuilt ({_short_digest(old)} -> {_short_digest(new)})")
+            elif new:
+                causes.append(f"image built ({_short_digest(new)})")
+            else:  # a dry run before the build: the image it ran is gone
+                causes.append(f"built image no longer present (was {_short_digest(old)})")
         else:
             _diff_values(section, old, new, causes)
     causes.sort()

@@ -186,3 +186,14 @@ def test_build_command_plan(tmp_path) -> None:
     assert plan_build_command(env.stack, ("web", "db")).render() == "build web: asked to build\n"
     with pytest.raises(PlanError, match='no such service: "nope"'):
         plan_build_command(env.stack, ("nope",))
+
+
+def test_causes_of_a_built_image_change() -> None:
+    from orchestrator.hashing import describe_changes
+
+    base = {"service": {"image": "x"}}
+    assert describe_changes({**base, "image_id": ID1}, {**base, "image_id": ID2}) == [
+        "image rebuilt (sha256:111111111111 -> sha256:222222222222)"]
+    assert describe_changes(base, {**base, "image_id": ID2}) == ["image built (sha256:222222222222)"]
+    assert describe_changes({**base, "image_id": ID1}, base) == [
+        "built image no longer present (was sha256:111111111111)"]
