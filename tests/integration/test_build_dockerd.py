@@ -180,7 +180,9 @@ def test_build_command_dockerignore_failing_step_and_no_build(stack, busybox_ima
 
     # `stackyard build` makes another image; the same `up` again (remembered as converged)
     # sees the new image id and recreates the container.
-    run("build", "--build-arg", "FLAVOUR=mild")
+    rebuilt = run("build", "--no-cache", "--build-arg", "FLAVOUR=mild", "--progress", "plain")
+    assert "Step 4/6 : COPY . /ctx/" in rebuilt.stdout + rebuilt.stderr
+    assert "Using cache" not in rebuilt.stdout + rebuilt.stderr
     up = run("up", "-d", "--no-build")
     assert "image rebuilt (sha256:" in up.stdout + up.stderr
     assert _exec(run, "app", "cat", "/flavour") == "mild\n"
