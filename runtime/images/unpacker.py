@@ -36,7 +36,9 @@ def unpack_layer(snapshots: Snapshotter, chunks: Iterable[bytes], *, compression
     try:
         hasher = hashlib.sha256()
         try:
-            apply_layer(snapshots.upper_dir(key), hashed(decompress(chunks, compression), hasher), what=what)
+            # With a diff id to check, gzip's CRC-32 is redundant: the sha256 covers every byte.
+            tar = decompress(chunks, compression, checked_after=expected_diff_id is not None)
+            apply_layer(snapshots.upper_dir(key), hashed(tar, hasher), what=what)
         except DecompressError as exc:
             raise errdefs.InvalidArgument(f"{what}: {exc}") from None
         diff_id = "sha256:" + hasher.hexdigest()
