@@ -250,14 +250,20 @@ def build_image(client, request: BuildRequest, *, on_line: Callable[[str], None]
     else:
         chunks, dockerfile = context_chunks(request)
     try:
-        stream = client.build_image(chunks, params=build_params(request, dockerfile),
-                                    registry_config=request.registry_config)
+        with client.build_image(chunks, params=build_params(request, dockerfile),
+                                registry_config=request.registry_config) as stream:
+            image_id = decode_build_stream(stream, request.service, on_line)
+    except BuildFailed:
+        raise
     except errdefs.Unsupported as exc:
         raise errdefs.Unsupported(f"{where}: {UNSUPPORTED_MESSAGE} (the engine said: {exc})") from None
-    except (errdefs.InvalidArgument, errdefs.Internal, errdefs.NotFound, errdefs.FailedPrecondition) as exc:
+    except (errdefs.InvalidArgument, errdefs.Internal, errdefs.NotFound) as exc:
+        # The engine refused the request itself (no such Dockerfile in the context, a bad
+        # parameter): as much a failed build as a failing step.
         raise BuildFailed(f"{where} failed: {exc}") from None
-    with stream:
-        image_id = decode_build_stream(stream, request.service, on_line)
+    except errdefs.StackyardError as exc:
+        # Reading the context or the connection failed: same category, naming the service.
+        raise type(exc)(f"{where} failed: {exc}") from exc
     if image_id is None or len(image_id) < 64:
         image_id = client.inspect_image(request.tag).get("Id", "")
     return image_id

@@ -203,3 +203,27 @@ def test_an_engine_without_a_builder_is_reported_clearly(tmp_path) -> None:
         b.build_image(NoBuilder(), _request(tmp_path))
     assert str(caught.value).startswith('building service "web": the stackyard engine cannot build '
                                         "images yet; build with --engine docker or give the service an image")
+
+
+def test_a_lost_connection_keeps_its_category_and_names_the_service(tmp_path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+
+    class Dropping:
+        def build_image(self, chunks, **kwargs):
+            b"".join(chunks)  # the whole context is produced and sent
+
+            class Stream:
+                def __enter__(self):
+                    return self
+
+                def __exit__(self, *exc):
+                    return None
+
+                def __iter__(self):
+                    yield {"stream": "Step 1/1 : FROM x\n"}
+                    raise errdefs.Unavailable("lost the connection to the engine at unix:///x")
+
+            return Stream()
+
+    with pytest.raises(errdefs.Unavailable, match='^building service "web" failed: lost the connection'):
+        b.build_image(Dropping(), _request(tmp_path))
