@@ -81,14 +81,12 @@ def _to_regex(pattern: str) -> str:
             else:
                 out.append(r"\\")
         elif ch == "[":
-            # A character class passes through; Go's `[^...]` and filepath's `[!...]` negate.
-            end = pattern.find("]", i + 1 if i < n and pattern[i] in "!^" else i)
+            # A character class passes through, as Go's filepath.Match reads it: `[^...]`
+            # negates (`!` is an ordinary character there, unlike in shells).
+            end = pattern.find("]", i + 1 if i < n and pattern[i] == "^" else i)
             if end < 0:
                 raise re.error("unclosed [")
-            body = pattern[i:end]
-            if body.startswith("!"):
-                body = "^" + body[1:]
-            out.append("[" + body.replace("\\", "\\\\") + "]")
+            out.append("[" + pattern[i:end].replace("\\", "\\\\") + "]")
             i = end + 1
         else:
             out.append(re.escape(ch))

@@ -60,6 +60,12 @@ def test_question_mark_class_and_escape() -> None:
                                           "c.log": False, "*.txt": True, "x.txt": False}
 
 
+def test_character_class_negation_is_go_s_caret() -> None:
+    # Go's filepath.Match: `[^a]` negates; `!` inside a class is an ordinary character.
+    assert excluded("[^a].log\nx[!]y\n", "a.log", "b.log", "x!y", "xzy") == {
+        "a.log": False, "b.log": True, "x!y": True, "xzy": False}
+
+
 def test_directory_walk_rule_for_exceptions() -> None:
     # Docker only walks into an excluded directory when an exception's text starts with it.
     matcher = Matcher.from_text("vendor\n!vendor/keep\nbuild\n")
