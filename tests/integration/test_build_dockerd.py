@@ -227,3 +227,69 @@ def test_builtin_engine_refuses_to_build_clearly(tmp_path, builtin_engine):
             assert _ids(client, "bb") == {}
     finally:
         run("down", "-t", "1", check=False)
+
+
+IGNORE_TREE = {
+    "Dockerfile": "", "README.md": "r", "notes.md": "n", "docs/a.md": "a", "docs/deep/b.md": "b",
+    "src/main.go": "m", "src/main_test.go": "t", "src/vendor/lib.go": "l", "src/vendor/keep/k.go": "k",
+    "build/out.bin": "o", "build/keep.txt": "k", "tmp1": "1", "tmp12": "12", ".git/HEAD": "h",
+    "a/x/y/z.log": "z", "a/z.log": "z", "weird [x].txt": "w", "x!y": "!",
+}
+IGNORE_RULES = """\
+# Docker's rules, compared with the docker CLI's own context
+*.md
+!README.md
+docs
+!docs/deep/b.md
+**/*_test.go
+src/vendor
+!src/vendor/keep
+build/
+!build/keep.txt
+tmp?
+.git
+a/**/*.log
+x[!]y
+Dockerfile
+"""
+
+
+def test_context_matches_the_docker_cli_s(tmp_path, dockerd, busybox_image):
+    """The same context and .dockerignore, sent by the docker CLI (legacy builder) and by us:
+    the images hold the same files."""
+    from orchestrator.engine.build import build_image
+    from orchestrator.engine_spec import BuildRequest
+
+    if shutil.which("docker") is None:
+        pytest.skip("needs the docker CLI (Debian package docker.io) to compare with")
+    context = tmp_path / "ctx"
+    for name, text in IGNORE_TREE.items():
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text(text)
+    (context / "Dockerfile").write_text(f"FROM {busybox_image}\nCOPY . /ctx/\n")
+    (context / ".dockerignore").write_text(IGNORE_RULES)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "DOCKER_HOST": dockerd.host, "DOCKER_BUILDKIT": "0"}
+    client = EngineClient(dockerd.host)
+    try:
+        subprocess.run(["docker", "build", "-q", "-t", "sytest-cmp:cli", str(context)], env=env,
+                       check=True, capture_output=True, timeout=120)
+        build_image(client, BuildRequest(service="cmp", tag="sytest-cmp:ours", extra_tags=(),
+                                         context=str(context), remote=False, dockerfile="Dockerfile",
+                                         dockerfile_inline=None, params={"rm": True, "forcerm": True}))
+
+        def files(image: str) -> list[str]:
+            out = subprocess.run(["docker", "run", "--rm", "--network", "none", image, "find", "/ctx"],
+                                 env=env, check=True, capture_output=True, text=True, timeout=60).stdout
+            return sorted(out.split("\n"))
+
+        ours, theirs = files("sytest-cmp:ours"), files("sytest-cmp:cli")
+        assert ours == theirs
+        assert "/ctx/README.md" in ours and "/ctx/docs/deep/b.md" in ours and "/ctx/notes.md" not in ours
+    finally:
+        for ref in ("sytest-cmp:cli", "sytest-cmp:ours"):
+            try:
+                client.remove_image(ref, force=True)
+            except Exception:
+                pass
+        client.close()
