@@ -13,7 +13,9 @@ made by the planner; here we only order, wait and act:
 - a new container is created as soon as what it is built from exists (its networks, volumes,
   image, and the containers whose namespaces or volumes it shares), not after its
   dependencies have started: `depends_on` orders starts, as in Docker Compose, so a chain of
-  N services costs N starts in a row, not N creates and starts.
+  N services costs N starts in a row, not N creates and starts;
+- likewise a container being removed waits only until the containers that depend on it have
+  *stopped*, not until they are removed too (networks and volumes wait for the removal).
 Progress goes to an `EventSink`; nothing is printed here.
 """
 
@@ -116,6 +118,8 @@ class _Runner:
         self.options = options
         # Early creates (see `_early_dependencies`): create-op id -> future of the new id.
         self.precreated: dict[str, Future] = {}
+        # Remove-container op id -> future set once its container has stopped.
+        self.stopped: dict[str, Future] = {}
         self.actions: dict[OpType, Callable[[Operation], None]] = {
             OpType.CREATE_NETWORK: self.create_network,
             OpType.RECREATE_NETWORK: self.recreate_network,
@@ -140,6 +144,14 @@ class _Runner:
         planned = {op.id for op in pending}
         early = {op.id: self._early_dependencies(op) for op in pending}
         early = {k: v for k, v in early.items() if v is not None}
+        self.stopped = {op.id: Future() for op in pending if op.type is OpType.REMOVE_CONTAINER}
+
+        def settled(op: Operation, dependency: str) -> bool:
+            if dependency not in planned or dependency in outcome.results:
+                return True
+            stop = self.stopped.get(dependency)
+            return op.type is OpType.REMOVE_CONTAINER and stop is not None and stop.done()
+
         running: dict[Future, Operation] = {}
         with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
             while pending or running:
@@ -153,8 +165,9 @@ class _Runner:
                     if all(outcome.results.get(d, "done").startswith("done") for d in deps):
                         self.precreated[op.id] = pool.submit(self._create, op)
                 for op in list(pending):
-                    # Ready once every dependency in this plan has a result.
-                    if any(d in planned and d not in outcome.results for d in op.depends_on):
+                    # Ready once every dependency in this plan has a result (or, between
+                    # removals, has stopped its container).
+                    if not all(settled(op, d) for d in op.depends_on):
                         continue
                     pending.remove(op)
                     failed = [d for d in op.depends_on if not outcome.results.get(d, "done").startswith("done")]
@@ -169,10 +182,13 @@ class _Runner:
                             outcome.results[op.id] = "skipped: circular dependency"
                         pending.clear()
                     continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                stops = [self.stopped[op.id] for op in running.values()
+                         if op.id in self.stopped and not self.stopped[op.id].done()]
+                done, _ = wait(list(running) + stops, return_when=FIRST_COMPLETED)
                 for future in done:
-                    op = running.pop(future)
-                    outcome.results[op.id] = future.result()
+                    if future in running:
+                        op = running.pop(future)
+                        outcome.results[op.id] = future.result()
         return outcome
 
     def run_one(self, op: Operation) -> str:
@@ -320,6 +336,7 @@ class _Runner:
         self.emit(op, Status.WORKING, "Removing", op.cause)
         target = op.observed_id or op.target
         _ignore_missing(self.engine.stop_container, target, timeout=self.options.stop_timeout)
+        self.stopped[op.id].set_result(True)
         _ignore_missing(self.engine.remove_container, target, force=True)
         self.emit(op, Status.DONE, "Removed")
 

@@ -155,3 +155,53 @@ def test_executor_reports_an_early_create_failure_once_and_skips_nothing_else():
     assert outcome.results[web.id] in ("failed: bad image", f"skipped: {db.id} did not succeed")
     errors = [e for e in sink.events if e.status is Status.ERROR]
     assert sorted(e.target for e in errors) == sorted({e.target for e in errors})  # one error per container
+
+
+class RemoveGate(RecordingEngine):
+    """`remove_container(first)` returns only once `stop_container(second)` was called (or
+    after a timeout): tells whether a removal waited for its dependent's removal or only its stop."""
+
+    def __init__(self, first, second):
+        super().__init__()
+        self.first, self.second = first, second
+        self.second_stopping = threading.Event()
+
+    def __getattr__(self, name):
+        call = super().__getattr__(name)
+        if name == "stop_container":
+            def stop(container, **kwargs):
+                if container == self.second:
+                    self.second_stopping.set()
+                return call(container, **kwargs)
+            return stop
+        if name == "remove_container":
+            def remove(container, **kwargs):
+                if container == self.first:
+                    self.second_stopping.wait(timeout=2)
+                return call(container, **kwargs)
+            return remove
+        return call
+
+
+def test_executor_stops_a_dependency_once_its_dependent_has_stopped_not_been_removed():
+    engine = RemoveGate("web-id", "db-id")
+    web = _op(OpType.REMOVE_CONTAINER, "demo-web-1", observed_id="web-id")
+    db = _op(OpType.REMOVE_CONTAINER, "demo-db-1", depends_on=[web.id], observed_id="db-id")
+    net = Operation(id="remove-network:demo_default", type=OpType.REMOVE_NETWORK, target="demo_default",
+                    cause="down", depends_on=(web.id, db.id))
+    outcome = execute(Plan(stack="demo", operations=(web, db, net)), engine=engine, stack=STACK, spec_for=_spec)
+    assert outcome.ok
+    calls = [(c[0], c[1][0]) for c in engine.calls]
+    assert calls.index(("stop_container", "web-id")) < calls.index(("stop_container", "db-id"))
+    assert calls.index(("stop_container", "db-id")) < calls.index(("remove_container", "web-id"))
+    # The network goes only when both containers are removed.
+    assert calls[-1][0] == "remove_network"
+
+
+def test_executor_keeps_a_dependency_running_when_its_dependents_stop_failed():
+    engine = RecordingEngine(fail={"stop_container": errdefs.Internal("engine broke")})
+    web = _op(OpType.REMOVE_CONTAINER, "demo-web-1", observed_id="web-id")
+    db = _op(OpType.REMOVE_CONTAINER, "demo-db-1", depends_on=[web.id], observed_id="db-id")
+    outcome = execute(Plan(stack="demo", operations=(web, db)), engine=engine, stack=STACK, spec_for=_spec)
+    assert outcome.results[db.id] == f"skipped: {web.id} did not succeed"
+    assert [c[1][0] for c in engine.calls if c[0] == "stop_container"] == ["web-id"]
