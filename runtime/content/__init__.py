@@ -22,8 +22,11 @@ import time
 from typing import BinaryIO, Iterator, Optional
 
 from runtime import errdefs
+from runtime.content.writeback import start_writeback
 
 CHUNK = 1 << 20
+# Written blob data is queued for writeback every this many bytes (see writeback.py).
+WRITEBACK_EVERY = 8 << 20
 
 
 def _hex(digest: str) -> str:
@@ -57,6 +60,7 @@ class Ingest:
             self.offset = 0
         self._replayed = self.offset == 0
         self.written = 0
+        self._queued = self.offset   # bytes before this were handed to writeback already
 
     def replay(self, chunk_size: int = CHUNK) -> Iterator[bytes]:
         """Yield the bytes a previous attempt stored, hashing them; then writes may continue."""
@@ -95,6 +99,10 @@ class Ingest:
             n = os.pwrite(self._fd, view, self.offset + self.written)
             self.written += n
             view = view[n:]
+        end = self.offset + self.written
+        if end - self._queued >= WRITEBACK_EVERY:
+            start_writeback(self._fd, self._queued, end - self._queued)
+            self._queued = end
 
     def verify(self, *, what: str = "") -> None:
         """Check the size and digest of everything written, without moving the blob anywhere.

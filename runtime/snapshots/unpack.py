@@ -30,11 +30,14 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 from runtime import errdefs
+from runtime.content.writeback import start_writeback
 from runtime.snapshots.tarstream import TarEntry, TarFormatError, TarReader
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+# Files at least this big have their writeback started when written (see content/writeback.py).
+WRITEBACK_MIN = 1 << 20
 
 # -- pure decisions ------------------------------------------------------------------------
 
@@ -250,6 +253,8 @@ class LayerApplier:
                          0o600, dir_fd=pfd)
             try:
                 reader.copy_to(fd)
+                if entry.size >= WRITEBACK_MIN:
+                    start_writeback(fd)
                 os.fchown(fd, entry.uid, entry.gid)
                 os.fchmod(fd, entry.mode)  # after chown, which clears setuid/setgid
                 self._set_xattrs(fd, entry)
