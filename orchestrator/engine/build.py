@@ -253,6 +253,8 @@ def build_image(client, request: BuildRequest, *, on_line: Callable[[str], None]
         with client.build_image(chunks, params=build_params(request, dockerfile),
                                 registry_config=request.registry_config) as stream:
             image_id = decode_build_stream(stream, request.service, on_line)
+        if image_id is None or len(image_id) < 64:  # an engine that names no full id
+            image_id = client.inspect_image(request.tag).get("Id", "")
     except BuildFailed:
         raise
     except errdefs.Unsupported as exc:
@@ -264,8 +266,6 @@ def build_image(client, request: BuildRequest, *, on_line: Callable[[str], None]
     except errdefs.StackyardError as exc:
         # Reading the context or the connection failed: same category, naming the service.
         raise type(exc)(f"{where} failed: {exc}") from exc
-    if image_id is None or len(image_id) < 64:
-        image_id = client.inspect_image(request.tag).get("Id", "")
     return image_id
 
 
