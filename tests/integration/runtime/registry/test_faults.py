@@ -185,3 +185,70 @@ def test_push_of_a_short_stream_is_refused_before_the_registry_sees_it(tmp_path,
             client.push_blob(registry.address, "sytest/short", digest_of(b"abcde"), 5, iter([b"abc"]))
         with pytest.raises(errdefs.InvalidArgument, match="more than the 2 bytes announced"):
             client.push_blob(registry.address, "sytest/short", digest_of(b"ab"), 2, iter([b"abc"]), chunked=True)
+
+
+def _read_all(stream, size=1 << 20):
+    out, buf = bytearray(), memoryview(bytearray(size))
+    while n := stream.readinto(buf):
+        out += buf[:n]
+    return bytes(out)
+
+
+@pytest.fixture(scope="module")
+def pushed_big(registry, tmp_path_factory):
+    from runtime.registry.blobs import RAW_BODY_MIN
+    image = tiny_image("faults-big", (2 * RAW_BODY_MIN,))
+    with RegistryClient(client_config(tmp_path_factory.mktemp("push"))) as client:
+        push_image(client, registry.address, "sytest/faultsbig", "v1", image)
+    return image
+
+
+def test_readinto_reads_big_bodies_from_the_socket_and_resumes_cuts_with_range(tmp_path, proxy, pushed_big):
+    layer = pushed_big.layers[0]
+    proxy.rules.cut_blob_at = [1_000_000, 3_333_333]
+    with RegistryClient(client_config(tmp_path)) as client:
+        with client.open_blob(proxy.address, "sytest/faultsbig", digest_of(layer)) as stream:
+            assert _read_all(stream, 777_777) == layer
+    assert stream.resumes == 2 and stream.direct_bytes > len(layer) - 3 * (64 << 10)
+    ranges = [s.range for s in proxy.requests("GET", "/blobs/")]
+    assert ranges == [None, "bytes=1000000-", "bytes=4333333-"]
+
+
+def _open_sockets() -> int:
+    import gc
+    import os
+    gc.collect()
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass
+    return count
+
+
+def test_readinto_keeps_small_bodies_on_pooled_connections_and_closes_the_raw_ones(tmp_path, registry,
+                                                                                  pushed, pushed_big):
+    small, big = pushed.layers[0], pushed_big.layers[0]
+    with RegistryClient(client_config(tmp_path)) as client:
+        client.resolve(registry.address, "sytest/faults", "v1", ACCEPT)
+        before = _open_sockets()   # the pooled connection of that request
+        with client.open_blob(registry.address, "sytest/faults", digest_of(small), 1000) as stream:
+            assert _read_all(stream, 4096) == small[1000:]
+        assert stream.direct_bytes == 0 and _open_sockets() == before   # back in the pool
+        with client.open_blob(registry.address, "sytest/faultsbig", digest_of(big)) as stream:
+            assert _read_all(stream) == big
+        # Read past h11: that connection cannot be reused and is closed, not leaked.
+        assert stream.direct_bytes > 0 and _open_sockets() == before - 1
+
+
+def test_readinto_gives_up_after_too_many_cuts_but_hands_over_what_arrived(tmp_path, proxy, pushed_big):
+    layer = pushed_big.layers[0]
+    proxy.rules.cut_blob_at = [3_000_000, 1_000_000]
+    with RegistryClient(client_config(tmp_path, resume_attempts=1)) as client:
+        with client.open_blob(proxy.address, "sytest/faultsbig", digest_of(layer)) as stream:
+            buf = memoryview(bytearray(10 << 20))
+            assert stream.readinto(buf) == 4_000_000     # the bytes before the second cut
+            assert bytes(buf[:4_000_000]) == layer[:4_000_000]
+            with pytest.raises(errdefs.Unavailable, match="interrupted 2 times"):
+                stream.readinto(buf)

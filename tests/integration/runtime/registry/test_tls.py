@@ -90,3 +90,24 @@ def test_client_certificate_from_certs_d(tmp_path, mtls_registry, pki):
             client.resolve(mtls_registry.address, "sytest/mtls", "1", ACCEPT)
     message = str(caught.value)
     assert message.startswith(f"cannot reach registry at {mtls_registry.address}: https: TLS handshake failed")
+
+
+def _read_all(stream, size=1 << 20):
+    out, buf = bytearray(), memoryview(bytearray(size))
+    while n := stream.readinto(buf):
+        out += buf[:n]
+    return bytes(out)
+
+
+def test_big_blob_over_https_is_read_from_the_tls_socket(tmp_path, tls_registry, pki):
+    from runtime.registry.blobs import RAW_BODY_MIN
+    from tests.integration.runtime.registry.helpers import digest_of
+    certs_dir(tmp_path, tls_registry, pki)
+    image = tiny_image("tls-big", (RAW_BODY_MIN + 100_000,))
+    layer = image.layers[0]
+    with RegistryClient(client_config(tmp_path)) as client:
+        push_image(client, tls_registry.address, "sytest/tlsbig", "1", image)
+        with client.open_blob(tls_registry.address, "sytest/tlsbig", digest_of(layer)) as stream:
+            assert _read_all(stream) == layer
+        # Decrypted bytes, through the TLS socket (not httpx's pieces) for all but h11's first.
+        assert stream.direct_bytes > len(layer) - (64 << 10)
