@@ -253,7 +253,7 @@ def register(app: typer.Typer, *, run) -> None:
             from dataclasses import replace
 
             from orchestrator.executor import DEFAULT_PARALLEL, ExecuteOptions
-            from orchestrator.planner import PlanOptions, PullPolicy
+            from orchestrator.planner import OpType, PlanOptions, PullPolicy
             from orchestrator.planner.plan import BuildPolicy
 
             result = _load(opts)
@@ -265,7 +265,7 @@ def register(app: typer.Typer, *, run) -> None:
                                   build=_build_policy(build, no_build))
             with _connect(engine) as client:
                 the_plan, observed = _make_plan(result, client, options)
-                if any(op.type.value == "build-image" for op in the_plan.operations):
+                if any(op.type is OpType.BUILD_IMAGE for op in the_plan.operations):
                     # Build first, then plan again: the config hashes cover the ids of the
                     # images just built, so only a changed image recreates (planner/builds.py).
                     code = _run_builds(the_plan, result.stack, client, progress)
