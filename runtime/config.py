@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from runtime import errdefs
+from runtime.executor.runtimes import check_runtime
 
 DEFAULT_ROOT = "/var/lib/stackyard"
 DEFAULT_EXEC_ROOT = "/run/stackyard"
@@ -77,6 +78,11 @@ def make_config(file_values: dict[str, Any], *, root: Optional[str] = None,
     for host in chosen_hosts:
         if not (host.startswith("unix://") or host.startswith("tcp://")):
             raise errdefs.InvalidArgument(f"invalid host {host!r}: expected unix://PATH or tcp://HOST:PORT")
+    default_runtime = file_values.get("default-runtime", "native")
+    try:
+        default_runtime = check_runtime(default_runtime)
+    except errdefs.InvalidArgument as exc:
+        raise errdefs.InvalidArgument(f"default-runtime: {exc}") from None
     return DaemonConfig(
         root=root or file_values.get("data-root") or DEFAULT_ROOT,
         exec_root=exec_root or file_values.get("exec-root") or DEFAULT_EXEC_ROOT,
@@ -85,6 +91,6 @@ def make_config(file_values: dict[str, Any], *, root: Optional[str] = None,
         registry_mirrors=tuple(file_values.get("registry-mirrors", ())),
         insecure_registries=tuple(file_values.get("insecure-registries", ())),
         default_address_pools=tuple(file_values.get("default-address-pools", ())),
-        default_runtime=file_values.get("default-runtime", "native"),
+        default_runtime=default_runtime,
         ip_masq=file_values.get("ip-masq", True),
     )

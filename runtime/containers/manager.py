@@ -24,6 +24,7 @@ from runtime.containers.restart import parse_restart_policy
 from runtime.containers.store import ContainerStore, read_json, write_json_atomic
 from runtime.containers.timefmt import format_ns, now_ns
 from runtime.executor import annotations as ann
+from runtime.executor.runtimes import available_runtimes, resolve_runtime
 from runtime.executor.spec import SpecContext, build_spec
 from runtime.supervisor.client import SupervisorClient
 from runtime.volumes.store import VolumeStore
@@ -34,7 +35,8 @@ DEFAULT_STOP_TIMEOUT = 10
 class ContainerManager:
     def __init__(self, root: str, run_root: str, supervisor_socket: str, image_hook: ImageHook | None = None,
                  network_hook: NetworkHook | None = None, *, volumes: VolumeStore | None = None,
-                 cgroup_parent: str = "stackyard") -> None:
+                 cgroup_parent: str = "stackyard", default_runtime: str = "native",
+                 runtimes: dict[str, str] | None = None) -> None:
         self.root = root
         self.run_root = run_root
         self.store = ContainerStore(root)
@@ -43,6 +45,8 @@ class ContainerManager:
         self.network_hook = network_hook
         self.volumes = volumes or VolumeStore(root, users=self.volume_users)
         self.cgroup_parent = cgroup_parent
+        self.default_runtime = default_runtime  # the daemon's default-runtime, for an empty HostConfig.Runtime
+        self._runtimes = runtimes  # name → path of the installed runtimes (None: looked up at first create)
         self._event_cursor: list | None = None  # [epoch, seq] of the last event relayed
         self.exec_dir = os.path.join(run_root, "execs")
         os.makedirs(self.exec_dir, mode=0o700, exist_ok=True)
@@ -99,6 +103,12 @@ class ContainerManager:
         if not isinstance(body, dict):
             raise errdefs.InvalidArgument("container config must be a JSON object")
         host = dict(body.get("HostConfig") or {})
+        # The runtime is decided once, here, and recorded: inspect shows it, the spec carries
+        # it to the supervisor, and a later change of the daemon's default leaves it alone.
+        if self._runtimes is None:
+            self._runtimes = available_runtimes()
+        host["Runtime"] = resolve_runtime(host.get("Runtime"), self.default_runtime, self._runtimes)
+        body = {**body, "HostConfig": host}
         policy = parse_restart_policy(host.get("RestartPolicy"))
         log_cfg = parse_log_config(host.get("LogConfig"))
         if host.get("AutoRemove") and policy.name != "no":

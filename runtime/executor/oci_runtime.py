@@ -14,7 +14,9 @@ import base64
 import json
 import os
 import shutil
+import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 from runtime import errdefs
@@ -42,8 +44,9 @@ def _rule(text: str) -> dict:
     return rule
 
 
-def bundle_spec(spec: dict, *, rootfs: str, binary: str, bpf: bytes | None) -> dict:
-    """The spec as an OCI runtime gets it: our annotations applied (user resolved, devices listed)."""
+def bundle_spec(spec: dict, *, rootfs: str, binary: str, bpf: bytes | None, console: bool = False) -> dict:
+    """The spec as an OCI runtime gets it: our annotations applied (user resolved, devices listed).
+    `console`: the runtime allocates the terminal and hands its master to our console socket."""
     out = json.loads(json.dumps(spec))
     a = out.get("annotations") or {}
     proc, linux = out["process"], out.setdefault("linux", {})
@@ -70,8 +73,8 @@ def bundle_spec(spec: dict, *, rootfs: str, binary: str, bpf: bytes | None) -> d
                 "fileMode": dev.mode, "uid": dev.uid, "gid": dev.gid} for dev in wanted]
     if devices:
         linux["devices"] = devices
-    if proc.get("terminal"):
-        proc["terminal"] = False  # the caller's tty fd becomes stdio; the runtime would want a console socket
+    if proc.get("terminal") and not console:
+        proc["terminal"] = False  # the caller's tty fd becomes stdio
     if bpf and binary.endswith("crun"):
         # crun loads precompiled BPF from this annotation: 10.7 ms vs 24 ms compiling the JSON itself.
         a[ann.CRUN_BPF] = base64.b64encode(bpf).decode()
@@ -141,6 +144,7 @@ class OciRuntimeExecutor(ContainerControl):
         rootfs = bundle / "rootfs"
         rootfs.mkdir(parents=True, exist_ok=True)
         mounted = False
+        listener = console_fd = None
         try:
             for m in json.loads(a.get(ann.ROOTFS_MOUNTS, "[]")):
                 sc.linux().mount(m.get("source") or m["type"], str(rootfs), m["type"], 0, ",".join(m.get("options") or []))
@@ -154,25 +158,45 @@ class OciRuntimeExecutor(ContainerControl):
                 if os.path.isdir(src) and os.path.isdir(c["source"]) and not os.listdir(c["source"]):
                     sc.linux().copy_tree(src, c["source"])
             bpf = compile_bpf((spec.get("linux") or {}).get("seccomp"))
-            config = bundle_spec(spec, rootfs=str(rootfs), binary=self.name, bpf=bpf)
+            wants_console = tty_fd is None and bool((spec.get("process") or {}).get("terminal"))
+            config = bundle_spec(spec, rootfs=str(rootfs), binary=self.name, bpf=bpf, console=wants_console)
             (bundle / "config.json").write_text(json.dumps(config))
             pidfile = bundle / "pid"
             if tty_fd is not None:
                 stdin = stdout = stderr = tty_fd
+            extra: list[str] = []
+            if wants_console:
+                # A terminal without a caller's pty (a TTY container): the runtime makes it in the
+                # container's devpts (`tty` names /dev/pts/0) and sends us the master, which we
+                # return as Started.console_fd, as NativeExecutor does.
+                console_dir = tempfile.mkdtemp(prefix="sy-console-")  # socket paths must stay short
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+                listener.bind(os.path.join(console_dir, "s"))
+                listener.listen(1)
+                extra = ["--console-socket", os.path.join(console_dir, "s")]
             # create, then start: once `create` has exited, the container's init (waiting on the
             # exec fifo) is reparented to us, the subreaper, so its exit status is ours to reap.
             # With `run --detach` a fast container can exit while the runtime still parents it.
-            self._run(["create", "--bundle", str(bundle), "--pid-file", str(pidfile), cid], cid,
-                      stdin=stdin, stdout=stdout, stderr=stderr)
+            try:
+                self._run(["create", "--bundle", str(bundle), "--pid-file", str(pidfile), *extra, cid], cid,
+                          stdin=stdin, stdout=stdout, stderr=stderr)
+                if listener is not None:
+                    console_fd = _receive_console(listener)
+            finally:
+                if listener is not None:
+                    listener.close()
+                    shutil.rmtree(console_dir, ignore_errors=True)
             pid = int(pidfile.read_text().strip())
             self._run(["start", cid], cid)
         except BaseException:
+            if console_fd is not None:
+                os.close(console_fd)
             self._run(["delete", "--force", cid], cid, check=False)
             if mounted:
                 sc.linux().umount2(str(rootfs), sc.MNT_DETACH)
             shutil.rmtree(bundle, ignore_errors=True)
             raise
-        return Started(pid, handle_from_pid(pid), pid)
+        return Started(pid, handle_from_pid(pid), pid, console_fd=console_fd)
 
     def exec(self, container_pid: int, cgroup: cgroups.CgroupHandle, process: dict, *, stdin: int, stdout: int,
              stderr: int, tty_fd: int | None = None, spec: dict | None = None, container_id: str | None = None) -> int:
@@ -233,6 +257,23 @@ class OciRuntimeExecutor(ContainerControl):
         if state.get("status") not in ("running", "paused") or not state.get("pid"):
             return None
         return handle_from_pid(int(state["pid"]))
+
+
+def _receive_console(listener: socket.socket, timeout: float = 10.0) -> int:
+    """The pty master the runtime sent to our --console-socket during `create` (the connection
+    waits in the backlog: the runtime has exited by now)."""
+    listener.settimeout(timeout)
+    try:
+        conn, _ = listener.accept()
+    except socket.timeout:
+        raise errdefs.Internal("the OCI runtime sent no terminal to the console socket") from None
+    with conn:
+        conn.settimeout(timeout)
+        _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
+    if not fds:
+        raise errdefs.Internal("the OCI runtime's console socket message carried no terminal")
+    os.set_inheritable(fds[0], False)
+    return fds[0]
 
 
 def handle_from_pid(pid: int) -> cgroups.CgroupHandle:

@@ -1,28 +1,62 @@
 """Which executor runs a container: the per-container `runtime:` (HostConfig.Runtime).
 
-Called by the supervisor, which keeps one `Executors` for its lifetime: "" / "native" /
-"stackyard" → NativeExecutor (default); "crun" / "runc" → OciRuntimeExecutor on that binary,
-created on first use. Unknown names are errdefs.InvalidArgument; a runtime that is not
-installed is errdefs.FailedPrecondition (raised when a container asks for it).
+Called by the container manager at create (`resolve_runtime`: the name a container records,
+with the daemon's `default-runtime` for an empty one), by the system service (`available_runtimes`
+for `docker info`) and by the supervisor, which keeps one `Executors` for its lifetime and
+picks each container's executor from its spec's io.stackyard.runtime annotation:
+"" / "native" / "stackyard" → NativeExecutor; "crun" / "runc" → OciRuntimeExecutor on that
+binary, created on first use. Unknown names are errdefs.InvalidArgument in Docker's words; a
+runtime that is not installed is refused at create the same way (dockerd knows only the
+runtimes it found) and is errdefs.FailedPrecondition when the supervisor is asked for it.
 """
 
 from __future__ import annotations
+
+import shutil
 
 from runtime import errdefs
 from runtime.executor import annotations as ann
 
 NATIVE_NAMES = ("", "native", "stackyard")
 OCI_NAMES = ("crun", "runc")
+NATIVE_PATH = "stackyard-native"  # what `docker info` shows as the native runtime's path
+
+
+def unknown_runtime(name: str, why: str = "") -> errdefs.InvalidArgument:
+    return errdefs.InvalidArgument(f"unknown or invalid runtime name: {name}" + (f" ({why})" if why else ""))
 
 
 def check_runtime(name: str | None) -> str:
     """The normalised runtime name; raises errdefs.InvalidArgument for an unknown one (pure)."""
-    value = (name or "").strip()
+    value = (name or "").strip() if isinstance(name, str) or name is None else name
+    if not isinstance(value, str):
+        raise errdefs.InvalidArgument(f"HostConfig.Runtime must be a string, not {type(value).__name__}")
     if value in NATIVE_NAMES:
         return "native"
     if value in OCI_NAMES:
         return value
-    raise errdefs.InvalidArgument(f"HostConfig.Runtime: unknown runtime {value!r} (native, crun or runc)")
+    raise unknown_runtime(value)
+
+
+def available_runtimes(which=shutil.which) -> dict[str, str]:
+    """name → path of the runtimes this host can run: native always, crun/runc when on PATH."""
+    found = {"native": NATIVE_PATH}
+    for name in OCI_NAMES:
+        path = which(name)
+        if path:
+            found[name] = path
+    return found
+
+
+def resolve_runtime(requested: str | None, default: str, available: dict[str, str]) -> str:
+    """The runtime a new container records (pure): `requested`, else the daemon's `default`;
+    refused in Docker's words when unknown or not installed."""
+    asked = (requested or "").strip() if isinstance(requested, str) or requested is None else requested
+    name = check_runtime(asked if asked else default)
+    if name not in available:
+        source = "" if asked else "the daemon's default-runtime; "
+        raise unknown_runtime(asked or default, f"{source}{name} is not installed on this host")
+    return name
 
 
 class Executors:

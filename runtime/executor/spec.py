@@ -367,8 +367,7 @@ def build_spec(create: dict, ctx: SpecContext) -> dict:
         annotations[ann.IPC_MODE] = host["IpcMode"]  # joiners check it (supervisor/shm.py)
     if host.get("Runtime"):
         from runtime.executor.runtimes import check_runtime
-        check_runtime(host["Runtime"])
-        annotations[ann.RUNTIME] = str(host["Runtime"])
+        annotations[ann.RUNTIME] = check_runtime(host["Runtime"])
     process = _process(create, image, host, ctx, caps, nnp, hostname, annotations)
     mounts = _mounts(host, image, ctx, privileged=privileged, has_own_ipc=has_own_ipc, host_ipc=host_ipc,
                      annotations=annotations)

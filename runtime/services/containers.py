@@ -57,8 +57,8 @@ class ContainersPart:
         socket_path = os.path.join(self.config.exec_root, "supervisor.sock")
         manager = ContainerManager(self.config.root, self.config.exec_root, socket_path,
                                    image_hook=StoreImageHook(self.images, os.path.join(self.config.exec_root, "rootfs")),
-                                   network_hook=None)
-        manager.network_hook = ManagerNetworkHook(self.networks, manager.resolve)
+                                   network_hook=None, default_runtime=self.config.default_runtime)
+        manager.network_hook = ManagerNetworkHook(self.networks, manager.resolve, self.container_files)
         return manager
 
     # -- supervisor and events -------------------------------------------------------------

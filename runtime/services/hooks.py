@@ -70,10 +70,26 @@ def port_bindings(host: dict[str, Any]) -> list[Any]:
     return out
 
 
+def read_text(path: str | None) -> str | None:
+    """A container's resolv.conf or hosts file, None when it has none (any more)."""
+    if not path:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd) as f:
+        return f.read()
+
+
 class ManagerNetworkHook:
-    def __init__(self, networks: Any, resolve_container: Callable[[str], str]) -> None:
+    def __init__(self, networks: Any, resolve_container: Callable[[str], str],
+                 container_record: Callable[[str], dict[str, Any] | None] | None = None) -> None:
         self.networks = networks
         self.resolve_container = resolve_container
+        # id → the container's record (ResolvConfPath, HostsPath), None when gone: a container
+        # that joins another's network namespace gets that container's resolver files.
+        self.container_record = container_record or (lambda _cid: None)
 
     def _ensure_default(self) -> str:
         try:
@@ -92,8 +108,13 @@ class ManagerNetworkHook:
             return Endpoint(path, settings={"Networks": {"none": {}}})
         if mode.startswith("container:"):
             other = self.resolve_container(mode.split(":", 1)[1])
-            join = self.networks.join_mode(f"container:{other}")
-            return Endpoint(join.netns_path, settings={"Networks": {}})
+            join = self.networks.join_mode(f"container:{self._namespace_owner(other)}")
+            # Docker's joiner uses the donor's resolv.conf and hosts: same namespace, same
+            # resolver (the donor's networks' DNS) and names. Copied now; a later connect or
+            # disconnect of the donor rewrites the joiners' copies too (services/networks.py).
+            donor = self.container_record(other) or {}
+            return Endpoint(join.netns_path, read_text(donor.get("HostsPath")),
+                            read_text(donor.get("ResolvConfPath")), settings={"Networks": {}})
         endpoints = {}
         for key, value in ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).items():
             endpoints[DEFAULT_NETWORK if key in ("default", "bridge") else key] = value or {}
@@ -126,6 +147,20 @@ class ManagerNetworkHook:
         # containers part does it), so a recreate's new container can take the old one's ports.
         return Endpoint(sandbox, hosts, resolv, settings={"Networks": self.networks.endpoints(container_id),
                                                           "Ports": {}})
+
+    def _namespace_owner(self, container_id: str) -> str:
+        """The container whose sandbox `container_id` uses: itself, or, when it joined another
+        (container:x, in turn perhaps joined), the end of that chain (Docker allows chains)."""
+        seen = [container_id]
+        while True:
+            record = self.container_record(seen[-1]) or {}
+            mode = str((record.get("HostConfig") or {}).get("NetworkMode") or "")
+            if not mode.startswith("container:"):
+                return seen[-1]
+            nxt = self.resolve_container(mode.split(":", 1)[1])
+            if nxt in seen:
+                raise errdefs.InvalidArgument(f"HostConfig.NetworkMode: container:{container_id} joins a cycle")
+            seen.append(nxt)
 
     def disconnect(self, container_id: str) -> None:
         self.networks.destroy_sandbox(container_id)

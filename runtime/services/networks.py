@@ -5,7 +5,8 @@ part (sandboxes, endpoints, resolv.conf, published ports). State under <root>/ne
 network namespaces under <exec-root>/netns. `network_connect` of a container needs the
 containers part (`container_endpoint_target`), which supplies its sandbox and DNS names.
 After a connect or disconnect the container's resolv.conf and hosts files (in its record
-directory, bind-mounted into it) are edited in place, so a running container sees the change.
+directory, bind-mounted into it) are edited in place, so a running container sees the change;
+containers joined to its network namespace (NetworkMode container:<it>) get the same content.
 """
 
 from __future__ import annotations
@@ -176,6 +177,62 @@ class NetworksPart:
             except (OSError, errdefs.StackyardError) as exc:
                 log.warning("container %s: resolv.conf/hosts not updated after a network change: %s",
                             container_id[:12], exc)
+            self._refresh_joiners(container_id, record)
+
+    def _joiners(self, container_id: str) -> list[str]:
+        """Ids of the containers in `container_id`'s network namespace (NetworkMode
+        container:<it>), and of theirs in turn."""
+        containers = getattr(self, "containers", None)
+        if containers is None:
+            return []
+        modes = {}
+        for row in containers.list(all=True):
+            mode = str((row.get("HostConfig") or {}).get("NetworkMode") or "")
+            if mode.startswith("container:"):
+                modes[row["Id"]] = mode.split(":", 1)[1]
+        found, todo = [], [container_id]
+        while todo:
+            donor = todo.pop()
+            for cid, ref in modes.items():
+                if cid in found or cid == container_id:
+                    continue
+                try:
+                    target = containers.resolve(ref)
+                except errdefs.NotFound:
+                    continue  # its donor is gone
+                if target == donor:
+                    found.append(cid)
+                    todo.append(cid)
+        return found
+
+    def _refresh_joiners(self, container_id: str, record: dict[str, Any]) -> None:
+        """Containers joined to this one's network namespace hold a copy of its resolv.conf and
+        hosts (hooks.ManagerNetworkHook.connect, as Docker shares them): they get the new
+        content too, in place."""
+        try:
+            joiners = self._joiners(container_id)
+        except errdefs.StackyardError as exc:
+            log.warning("container %s: joined containers not found: %s", container_id[:12], exc)
+            return
+        if not joiners:
+            return
+        try:
+            texts = {key: _read(record[key]) for key in ("ResolvConfPath", "HostsPath") if record.get(key)}
+        except OSError as exc:
+            log.warning("container %s: resolv.conf/hosts unreadable: %s", container_id[:12], exc)
+            return
+        for joiner in joiners:
+            other = self.container_files(joiner)
+            if other is None:
+                continue
+            for key, text in texts.items():
+                path = other.get(key)
+                try:
+                    if path and _read(path) != text:
+                        _rewrite_in_place(path, text)
+                except OSError as exc:
+                    log.warning("container %s: %s not updated after its network donor %s changed: %s",
+                                joiner[:12], key, container_id[:12], exc)
 
 
 def _addresses(endpoint: dict[str, Any]) -> list[str]:

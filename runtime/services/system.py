@@ -17,6 +17,7 @@ from typing import Any
 from runtime import errdefs
 from runtime.config import DaemonConfig
 from runtime.events import EventBus
+from runtime.executor.runtimes import available_runtimes
 
 VERSION = "0.1.0"
 
@@ -131,7 +132,7 @@ class SystemPart:
             "DockerRootDir": self.config.root, "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
             "Name": socket.gethostname(), "Labels": [], "ExperimentalBuild": False,
             "ServerVersion": VERSION,
-            "Runtimes": {"native": {"path": "stackyard-native"}},
+            "Runtimes": {name: {"path": path} for name, path in available_runtimes().items()},
             "DefaultRuntime": self.config.default_runtime,
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "",
                       "ControlAvailable": False, "Error": "", "RemoteManagers": None},

@@ -19,9 +19,11 @@ def main() -> None:
     # is Docker's 022: containers forked from here inherit it.
     os.chdir("/")
     os.umask(0o022)
-    from runtime.executor.native import NativeExecutor
+    from runtime.executor.runtimes import Executors
     from runtime.supervisor.server import Supervisor
-    Supervisor(args.root, args.run_root, NativeExecutor()).serve()
+    # Each container runs on the executor its spec names (HostConfig.Runtime, resolved at
+    # create); crun/runc keep their state under the run root.
+    Supervisor(args.root, args.run_root, Executors(oci_state_dir=os.path.join(args.run_root, "oci"))).serve()
 
 
 if __name__ == "__main__":

@@ -77,6 +77,13 @@ class Supervisor:
     def log(self, text: str) -> None:
         self._log(text)
 
+    def executor_for(self, spec: dict):
+        """The executor that runs `spec`: per its runtime when we hold an executors.Executors
+        (the real supervisor), else the one executor we were given (tests)."""
+        if hasattr(self.executor, "for_spec"):
+            return self.executor.for_spec(spec)
+        return self.executor
+
     @property
     def socket_path(self) -> str:
         return os.path.join(self.run_root, "supervisor.sock")
@@ -407,13 +414,13 @@ class Supervisor:
         container = self._get(req["id"])
         if container.cgroup is None:
             raise errdefs.Conflict(f"Container {req['id']} is not running")
-        return {"pids": list(self.executor.top(container.cgroup))}
+        return {"pids": list(container.executor.top(container.cgroup))}
 
     def op_stats(self, conn, req, fds):
         container = self._get(req["id"])
         if container.cgroup is None:
             return {"stats": None}
-        return {"stats": self.executor.stats(container.cgroup), "pid": container.state.pid}
+        return {"stats": container.executor.stats(container.cgroup), "pid": container.state.pid}
 
     def op_events(self, conn, req, fds):
         """Subscribes; with `after` = [epoch, seq] of the last event a client saw, first replays
@@ -445,7 +452,8 @@ class Supervisor:
                 if len(fds) != 3:
                     raise errdefs.InvalidArgument("exec takes three fds (stdin, stdout, stderr)")
                 stdio = {"stdin": fds[0], "stdout": fds[1], "stderr": fds[2]}
-            pid = self.executor.exec(container.state.pid, container.cgroup, req["process"], spec=container.spec, **stdio)
+            pid = container.executor.exec(container.state.pid, container.cgroup, req["process"], spec=container.spec,
+                                          **stdio)
         finally:
             for fd in fds:
                 os.close(fd)
@@ -487,6 +495,7 @@ class Supervisor:
                 continue
             try:
                 container = self._load(container_id)
+                executor = container.executor  # its runtime (crun/runc may have been uninstalled)
             except errdefs.StackyardError as exc:
                 self.report["lost"].append({"id": container_id, "reason": str(exc)})
                 self.store.save_state(container_id, st.on_dead(state, error=f"cannot re-adopt: {exc}", now=now_ns()))
@@ -495,15 +504,18 @@ class Supervisor:
                 container.restart_timer = self.loop.call_later(0, container._policy_start)
                 self.report["restarted"].append(container_id)
                 continue
-            cgroup = self.executor.adopt(container_id)
-            pids = list(self.executor.top(cgroup)) if cgroup is not None else []
+            cgroup = executor.adopt(container_id)
+            pids = list(executor.top(cgroup)) if cgroup is not None else []
             if pids:
                 container.adopt(cgroup, pids)
                 self.report["adopted"].append(container_id)
                 continue
-            # It ended while nobody watched: its exit code is gone.
-            if cgroup is not None:
-                self.executor.cleanup(container.spec, cgroup)
+            # It ended while nobody watched: its exit code is gone. Cleanup even without a
+            # cgroup: an OCI runtime's container still has its state, bundle and rootfs mount.
+            try:
+                executor.cleanup(container.spec, cgroup)
+            except (OSError, errdefs.StackyardError) as exc:
+                self.log(f"{container_id[:12]}: cleanup failed: {exc}")
             container.save(st.on_exited(state, exit_code=255, oom_killed=False, now=now_ns(),
                                         error="exited while the supervisor was down; exit code unknown"))
             self.report["lost"].append({"id": container_id, "reason": "not running any more; exit code unknown"})

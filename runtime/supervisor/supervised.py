@@ -83,7 +83,8 @@ class Supervised:
     # -- helpers --------------------------------------------------------------------------
     @property
     def executor(self):
-        return self.sup.executor
+        """The executor of this container's runtime (its spec's io.stackyard.runtime)."""
+        return self.sup.executor_for(self.spec)
 
     @property
     def run_dir(self) -> str:

@@ -21,7 +21,7 @@ from runtime.daemon.http import Hijack, JSONResponse, Request, Response, StreamR
 from runtime.daemon.router import Router
 from runtime.daemon.routes.system import parse_filters
 from runtime.events import parse_timestamp
-from runtime.daemon.streams import frame, iterate_in_thread, json_line
+from runtime.daemon.streams import frame, from_thread, iterate_in_thread, json_line
 
 LIST_FILTERS = frozenset({"ancestor", "before", "expose", "exited", "health", "id", "isolation",
                           "is-task", "label", "name", "network", "publish", "since", "status", "volume"})
@@ -100,8 +100,13 @@ def register(router: Router, services: Any) -> None:
         waiter = await call(services.container_wait_prepare, ident, condition)  # 404 before headers
 
         async def body() -> AsyncIterator[bytes]:
+            # A wait lasts as long as the container, and `docker run -d` leaves one behind: it
+            # runs on its own daemon thread, never one of the default pool's few workers (six on
+            # two cores: six detached runs would stall every other request, and the shutdown).
+            result = None
             try:
-                result = await call(waiter)
+                async for result in from_thread(lambda _emit: waiter()):
+                    pass
             except errdefs.StackyardError as exc:
                 result = {"StatusCode": -1, "Error": {"Message": str(exc)}}
             yield json_line(shapes.wait_result(result))
