@@ -120,6 +120,8 @@ class _Runner:
         self.precreated: dict[str, Future] = {}
         # Remove-container op id -> future set once its container has stopped.
         self.stopped: dict[str, Future] = {}
+        # Containers this run has started: `service_started` holds for them without asking.
+        self.started: set[str] = set()
         self.actions: dict[OpType, Callable[[Operation], None]] = {
             OpType.CREATE_NETWORK: self.create_network,
             OpType.RECREATE_NETWORK: self.recreate_network,
@@ -344,6 +346,7 @@ class _Runner:
         self._await(op)
         self.emit(op, Status.WORKING, "Starting")
         self.engine.start_container(container)
+        self.started.add(op.target)
         self.emit(op, Status.DONE, "Started")
 
     def _connect_extra(self, container: str, spec: ContainerSpec) -> None:
@@ -354,6 +357,8 @@ class _Runner:
 
     def _await(self, op: Operation) -> None:
         for condition in op.waits:
+            if condition.condition is Condition.STARTED and condition.container in self.started:
+                continue  # started by this run (a one-shot that already ended counts too)
             try:
                 self.emit(op, Status.WORKING, f"Waiting for {condition.container}",
                           condition.condition.value)
