@@ -298,9 +298,10 @@ if FUZZ_SCHEMA is not None:
     # The same operations again, their path parameters pointing at real objects (a running busybox
     # container, its image, a network, a volume) so that generated query strings and bodies reach
     # the runtime rather than stopping at a 404. Left out here: what would remove those objects or
-    # block (delete, prune, rename, stop/restart with a generated timeout, wait), and update,
-    # which answers 501 (resource updates are not implemented) for any existing container.
+    # block (delete, prune, rename, stop/restart with a generated timeout, wait). Update is in:
+    # generated resource bodies reach the cgroup writes of a running container.
     REAL_OBJECT_OPERATIONS = {
+        ("POST", "/containers/{id}/update"),
         ("GET", "/containers/{id}/json"), ("GET", "/containers/{id}/top"), ("POST", "/containers/{id}/kill"),
         ("POST", "/containers/{id}/start"), ("POST", "/containers/{id}/pause"), ("POST", "/containers/{id}/unpause"),
         ("POST", "/containers/{id}/resize"), ("HEAD", "/containers/{id}/archive"),
