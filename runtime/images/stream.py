@@ -5,7 +5,8 @@ blob digest (of the compressed bytes, in the content store's ingest), the diff i
 the decompressed tar, here) and feeds the tar to the snapshot, so nothing is read twice.
 `prefetch` runs the network side (receive, blob hash, ingest write) in its own thread, so that
 on two cores it overlaps with decompression and file writes (zlib, hashlib and os.write all
-release the GIL on large buffers).
+release the GIL on large buffers); with a `BufferPool` the two sides pass 1 MiB buffers back
+and forth instead of allocating new bytes for every megabyte.
 """
 
 from __future__ import annotations
@@ -195,21 +196,6 @@ def detect_compression(head: bytes) -> str:
     if head[:4] == b"\x28\xb5\x2f\xfd":
         return "zstd"
     return ""
-
-
-def coalesce(chunks: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
-    """Regroup small chunks (a socket gives ~64 KiB) into ~`size` pieces: fewer hand-offs
-    between the fetch and unpack threads, fewer GIL round trips per megabyte."""
-    parts: list[bytes] = []
-    held = 0
-    for chunk in chunks:
-        parts.append(chunk)
-        held += len(chunk)
-        if held >= size:
-            yield parts[0] if len(parts) == 1 else b"".join(parts)
-            parts, held = [], 0
-    if parts:
-        yield b"".join(parts)
 
 
 _DONE = object()
