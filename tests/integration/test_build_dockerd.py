@@ -92,6 +92,18 @@ def _exec(run, service: str, *command: str) -> str:
     return run("exec", "-T", service, *command).stdout
 
 
+def _get(port: int, path: str, timeout: float = 10.0) -> bytes:
+    """GET from the web container, retrying while its server is still starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _container_events(client, since: int, until: int) -> list:
     events = client.events(since=since, until=until, filters={"type": ["container", "image", "network"]})
     try:
@@ -116,7 +128,7 @@ def test_up_builds_runs_reapplies_and_rebuilds_only_what_changed(stack):
     assert _exec(run, "web", "ls", "/srv").split() == ["greeting.txt", "index.html"]
     assert _exec(run, "web", "cat", "/srv/greeting.txt") == "hello from the build\n"
     assert _exec(run, "worker", "cat", "/worker.txt") == "worker built\n"   # dockerfile_inline
-    body = urllib.request.urlopen(f"http://127.0.0.1:{run.port}/index.html", timeout=10).read()
+    body = _get(run.port, "/index.html")
     assert body == b"<h1>built by the engine</h1>\n"
 
     # A second up builds nothing and writes nothing.
@@ -136,7 +148,7 @@ def test_up_builds_runs_reapplies_and_rebuilds_only_what_changed(stack):
     assert "build-web-1" in output and "image rebuilt (sha256:" in output
     after = _ids(client, "build")
     assert {s for s in before if before[s] != after[s]} == {"web"}
-    body = urllib.request.urlopen(f"http://127.0.0.1:{run.port}/index.html", timeout=10).read()
+    body = _get(run.port, "/index.html")
     assert body == b"<h1>changed</h1>\n"
     # Rebuilding without a change (the same command again: --build is never short-cut as
     # converged): identical images, nothing recreated.
