@@ -61,6 +61,15 @@ def builtin_engine():
         daemon.stop()
 
 
+@pytest.fixture(scope="module", params=["dockerd", "builtin"])
+def engine(request):
+    """(engine address, busybox image in it) for e2e tests that run on both engines: the
+    private dockerd (the reference) and our private daemon (`builtin`)."""
+    if request.param == "dockerd":
+        return request.getfixturevalue("dockerd").host, request.getfixturevalue("busybox_image")
+    return request.getfixturevalue("builtin_engine")
+
+
 @pytest.fixture(scope="session")
 def busybox_image(dockerd):
     return import_busybox(dockerd.host)

@@ -46,13 +46,6 @@ configs:
 """
 
 
-@pytest.fixture(scope="module", params=["dockerd", "builtin"])
-def engine(request):
-    if request.param == "dockerd":
-        return request.getfixturevalue("dockerd").host, request.getfixturevalue("busybox_image")
-    return request.getfixturevalue("builtin_engine")
-
-
 @pytest.fixture
 def stack(tmp_path, engine):
     host, image = engine

@@ -31,14 +31,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module", params=["dockerd", "builtin"])
-def engine(request):
-    """(engine address, busybox image in it): the private dockerd, or our private daemon."""
-    if request.param == "dockerd":
-        return request.getfixturevalue("dockerd").host, request.getfixturevalue("busybox_image")
-    return request.getfixturevalue("builtin_engine")
-
-
 @pytest.fixture
 def webapp(tmp_path, engine):
     """The example copied to a temp dir, with a CLI runner bound to the engine under test."""
