@@ -158,16 +158,17 @@ def test_unknown_runtime_is_refused_at_create_with_dockers_words(stackyard_daemo
     assert docker(d, "ps", "-aq").stdout.strip() == ""  # nothing half-created
 
 
-@pytest.fixture
-def crun_default_daemon(busybox_ref):
-    """A daemon whose daemon.json says "default-runtime": "crun"."""
+@pytest.fixture(params=["crun", "runc"])
+def oci_default_daemon(request, busybox_ref):
+    """A daemon whose daemon.json says "default-runtime": "crun" (or "runc")."""
     if os.geteuid() != 0:
         pytest.skip("the stackyard daemon needs root")
-    need("crun")
+    need(request.param)
     daemon = PrivateStackyardDaemon()
+    daemon.default_runtime = request.param
     try:
         config = daemon.base / "daemon.json"
-        config.write_text(json.dumps({"default-runtime": "crun"}))
+        config.write_text(json.dumps({"default-runtime": request.param}))
         daemon.start(extra=("--config-file", str(config)))
         docker(daemon, "pull", "-q", busybox_ref)
         yield daemon
@@ -175,16 +176,17 @@ def crun_default_daemon(busybox_ref):
         daemon.stop()
 
 
-def test_default_runtime_from_daemon_json_survives_daemon_restart_and_readoption(crun_default_daemon, busybox_ref):
-    d = crun_default_daemon
+def test_default_runtime_from_daemon_json_survives_daemon_restart_and_readoption(oci_default_daemon, busybox_ref):
+    d = oci_default_daemon
+    rt = d.default_runtime
     info = json.loads(docker(d, "info", "--format", "{{json .}}").stdout)
-    assert info["DefaultRuntime"] == "crun"
+    assert info["DefaultRuntime"] == rt
     cid = docker(d, "run", "-d", busybox_ref, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done").stdout.strip()
     native = docker(d, "run", "-d", "--runtime", "native", busybox_ref, "sleep", "60").stdout.strip()
-    assert inspect(d, cid)["HostConfig"]["Runtime"] == "crun"
-    assert runtime_list(d, "crun") == [cid]  # the native one is not crun's
+    assert inspect(d, cid)["HostConfig"]["Runtime"] == rt
+    assert runtime_list(d, rt) == [cid]  # the native one is not the runtime's
     pid = inspect(d, cid)["State"]["Pid"]
-    # A new daemon and a new supervisor: the container keeps running and is re-adopted as crun's.
+    # A new daemon and a new supervisor: the container keeps running and is re-adopted as its runtime's.
     d.process.terminate()
     d.process.wait(10)
     d.log.close()
@@ -199,9 +201,9 @@ def test_default_runtime_from_daemon_json_survives_daemon_restart_and_readoption
     docker(d, "stop", "-t", "5", cid)
     state = inspect(d, cid)["State"]
     assert state["Status"] == "exited" and state["ExitCode"] == 143  # our SIGTERM, inferred after re-adoption
-    assert runtime_list(d, "crun") == []
-    docker(d, "start", cid)  # the record still says crun
-    assert runtime_list(d, "crun") == [cid]
+    assert runtime_list(d, rt) == []
+    docker(d, "start", cid)  # the record still names the runtime
+    assert runtime_list(d, rt) == [cid]
     docker(d, "rm", "-f", cid, native)
     assert mounts_under(d.exec_root / "oci") == []
 
@@ -219,3 +221,21 @@ def test_tty_container_on_an_oci_runtime_has_a_terminal_and_logs(stackyard_daemo
     finally:
         docker(d, "rm", "-f", cid, check=False)
     assert mounts_under(d.exec_root / "oci") == []
+
+
+@pytest.mark.parametrize("runtime_name", ["crun", "runc"])
+def test_healthcheck_and_exec_user_on_an_oci_runtime(stackyard_daemon, image, runtime_name):
+    """Probes are execs through the runtime; exec -u resolves names in the container's passwd."""
+    need(runtime_name)
+    d = stackyard_daemon
+    cid = docker(d, "run", "-d", "--runtime", runtime_name, "--health-cmd", "test -e /tmp/ok",
+                 "--health-interval", "300ms", "--health-retries", "1", image, "sh", "-c",
+                 "touch /tmp/ok; exec sleep 60").stdout.strip()
+    try:
+        wait_for(lambda: (inspect(d, cid)["State"].get("Health") or {}).get("Status") == "healthy",
+                 what="a healthy probe")
+        docker(d, "exec", cid, "rm", "/tmp/ok")
+        wait_for(lambda: inspect(d, cid)["State"]["Health"]["Status"] == "unhealthy", what="an unhealthy probe")
+        assert docker(d, "exec", "-u", "nobody", cid, "id", "-u").stdout.strip() == "65534"
+    finally:
+        docker(d, "rm", "-f", cid, check=False)
