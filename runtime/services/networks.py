@@ -100,9 +100,19 @@ class NetworksPart:
         """(container id, sandbox path, DNS names) — answered by the containers part."""
         raise errdefs.Unsupported("connecting containers needs the container runtime, which this daemon has not wired yet")
 
+    def _check_own_namespace(self, container_id: str) -> None:
+        """A container in another's (or the host's) network namespace has no endpoints of its
+        own to change: refused in Docker's words (its donor is the one to connect)."""
+        record = self.container_files(container_id) or {}
+        mode = str((record.get("HostConfig") or {}).get("NetworkMode") or "")
+        if mode == "host" or mode.startswith("container:"):
+            raise errdefs.InvalidArgument("container sharing network namespace with another container or host "
+                                          "cannot be connected to any other network")
+
     def network_connect(self, ident: str, container: str, endpoint: dict[str, Any]) -> None:
         net = self.networks.get(ident)
         container_id, sandbox, names = self.container_endpoint_target(container)
+        self._check_own_namespace(container_id)
         ipam = endpoint.get("IPAMConfig") or {}
         before = self.networks.nameservers(container_id)
         joined = self.networks.connect(net["Id"], container_id, sandbox=sandbox, names=names,
@@ -117,6 +127,7 @@ class NetworksPart:
     def network_disconnect(self, ident: str, container: str, force: bool) -> None:
         net = self.networks.get(ident)
         container_id, _, _ = self.container_endpoint_target(container)
+        self._check_own_namespace(container_id)
         before = self.networks.nameservers(container_id)
         left = self.networks.endpoints(container_id).get(net["Name"]) or {}
         self.networks.disconnect(net["Id"], container_id, force=force)

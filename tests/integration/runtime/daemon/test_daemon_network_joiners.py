@@ -86,3 +86,14 @@ def test_connect_and_disconnect_of_the_donor_rewrite_the_joiners_files(stackyard
     for joiner in ("jjoiner", "jjoiner2"):
         assert nameservers(docker(d, "exec", joiner, "cat", "/etc/resolv.conf").stdout) == [a]
     assert donor_b_ip not in docker(d, "exec", "jjoiner", "cat", "/etc/hosts").stdout
+
+
+def test_a_joiner_cannot_be_connected_or_disconnected_itself(stackyard_daemon, image, donor):
+    d = stackyard_daemon
+    docker(d, "run", "-d", "--name", "jjoiner", "--network", f"container:{donor}", image, "sleep", "120")
+    for verb, network in (("connect", "sy-join-b"), ("disconnect", "sy-join-a")):
+        out = docker(d, "network", verb, network, "jjoiner", check=False)
+        assert out.returncode == 1
+        assert "container sharing network namespace with another container or host cannot be connected" in out.stderr
+    assert json.loads(docker(d, "inspect", "jjoiner").stdout)[0]["HostConfig"]["NetworkMode"] == f"container:{donor}"
+    assert nameservers(docker(d, "exec", "jjoiner", "cat", "/etc/resolv.conf").stdout) == [gateway(d, "sy-join-a")]
