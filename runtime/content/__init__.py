@@ -22,7 +22,7 @@ import time
 from typing import BinaryIO, Iterator, Optional
 
 from runtime import errdefs
-from runtime.content.writeback import start_writeback
+from runtime.writeback import start_writeback
 
 CHUNK = 1 << 20
 # Written blob data is queued for writeback every this many bytes (see writeback.py).

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
 from runtime import errdefs
-from runtime.content.writeback import start_writeback
+from runtime.writeback import start_writeback
 from runtime.snapshots.tarstream import TarEntry, TarFormatError, TarReader
 
 WHITEOUT_PREFIX = ".wh."

@@ -50,7 +50,7 @@ def test_big_blob_writeback_is_queued_in_steps_and_the_blob_still_verifies(tmp_p
 
 
 def test_start_writeback_on_a_real_file_is_harmless(tmp_path):
-    from runtime.content.writeback import start_writeback
+    from runtime.writeback import start_writeback
     path = tmp_path / "f"
     with open(path, "wb") as f:
         f.write(b"x" * 100_000)

@@ -1,7 +1,7 @@
 """Start the kernel's writeback of file data early, without waiting for it.
 
 Who calls it: the content store's ingest (every few MiB of a blob) and layer unpacking (each
-big file). A pull writes a blob and its unpacked files at network speed; on a disk, the
+big file); it lives outside both packages, which the layering contract keeps independent. A pull writes a blob and its unpacked files at network speed; on a disk, the
 blob's fsync at commit (and a later sync) would then wait for all of it at the end, in
 series with everything else. sync_file_range(SYNC_FILE_RANGE_WRITE) queues the pages as they
 are written, so the disk works while the download goes on and the final fsync finds little
