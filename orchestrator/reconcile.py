@@ -18,6 +18,7 @@ from orchestrator.model import Stack
 from orchestrator.observe import observe
 from orchestrator.observed import ObservedStack
 from orchestrator.planner import Operation, Plan, PlanOptions, plan
+from orchestrator.planner.builds import stack_images, with_image_ids
 from orchestrator.progress import EventSink
 
 
@@ -47,14 +48,12 @@ def config_documents(canonical: Mapping, services: list[str]) -> dict[str, dict]
     return {name: hashing.config_document(canonical, name) for name in services}
 
 
-def desired_images(stack: Stack) -> list[str]:
-    """The image references the stack's services use (whose presence the planner needs)."""
-    return [s.image for s in stack.services.values() if s.image]
-
-
 def make_plan(stack: Stack, canonical: Mapping, engine: Any, options: PlanOptions) -> tuple[Plan, ObservedStack]:
-    observed = observe(engine, stack.name, images=desired_images(stack))
-    docs = config_documents(canonical, list(stack.services))
+    """Observe, read the config documents, plan. The images the stack uses or builds are
+    observed too, and the ids of built ones enter the documents of the services running them
+    (planner/builds.py), so a rebuild to another image recreates exactly those."""
+    observed = observe(engine, stack.name, images=stack_images(stack))
+    docs = with_image_ids(config_documents(canonical, list(stack.services)), stack, observed.images)
     return plan(stack, observed, docs, options), observed
 
 

@@ -88,20 +88,10 @@ def _remember_converged(the_plan, observed, result, client, options) -> None:
 
 
 def _make_plan(result, client, options):
-    """`reconcile.make_plan`, aware of builds: the images the stack builds are observed too,
-    and their ids enter the config documents of the services running them
-    (planner/builds.py), so a rebuild to another image recreates exactly those."""
     from orchestrator.loader.tree import plain
-    from orchestrator.observe import observe
-    from orchestrator.planner import plan
-    from orchestrator.planner.builds import stack_images, with_image_ids
-    from orchestrator.reconcile import config_documents
+    from orchestrator.reconcile import make_plan
 
-    stack = result.stack
-    observed = observe(client, stack.name, images=stack_images(stack))
-    docs = with_image_ids(config_documents(plain(result.canonical), list(stack.services)), stack,
-                          observed.images)
-    return plan(stack, observed, docs, options), observed
+    return make_plan(result.stack, plain(result.canonical), client, options)
 
 
 def _run_builds(the_plan, stack, client, progress: str, *, no_cache: bool = False, pull: bool = False,
