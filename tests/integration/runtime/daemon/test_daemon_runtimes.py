@@ -239,3 +239,39 @@ def test_healthcheck_and_exec_user_on_an_oci_runtime(stackyard_daemon, image, ru
         assert docker(d, "exec", "-u", "nobody", cid, "id", "-u").stdout.strip() == "65534"
     finally:
         docker(d, "rm", "-f", cid, check=False)
+
+
+@pytest.mark.parametrize("runtime_name", ["crun", "runc"])
+def test_exec_it_under_a_pty_on_an_oci_runtime(stackyard_daemon, image, runtime_name):
+    import pty
+    import select
+    need(runtime_name)
+    d = stackyard_daemon
+    cid = docker(d, "run", "-d", "--runtime", runtime_name, image, "sleep", "60").stdout.strip()
+    env = dict(os.environ, DOCKER_HOST=d.host, DOCKER_CONFIG=str(d.base / "docker-config"))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe("docker", ["docker", "exec", "-it", cid, "sh"], env)
+    try:
+        output = b""
+
+        def read_until(marker: bytes, timeout: float = 15) -> bytes:
+            nonlocal output
+            deadline = time.monotonic() + timeout
+            while marker not in output and time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], 0.2)
+                if ready:
+                    try:
+                        output += os.read(fd, 4096)
+                    except OSError:
+                        break
+            return output
+        read_until(b"# ")
+        os.write(fd, b"[ -t 0 ] && [ -t 1 ] && echo marker-$((6*7)) $(tty)\r")
+        assert b"marker-42 /dev/pts/" in read_until(b"marker-42 /dev/pts/")
+        os.write(fd, b"exit 5\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 5
+    finally:
+        os.close(fd)
+        docker(d, "rm", "-f", cid, check=False)
