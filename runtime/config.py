@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from runtime import errdefs
-from runtime.executor.runtimes import check_runtime
+from runtime.runtime_names import check_runtime
 
 DEFAULT_ROOT = "/var/lib/stackyard"
 DEFAULT_EXEC_ROOT = "/run/stackyard"

@@ -16,26 +16,7 @@ import shutil
 
 from runtime import errdefs
 from runtime.executor import annotations as ann
-
-NATIVE_NAMES = ("", "native", "stackyard")
-OCI_NAMES = ("crun", "runc")
-NATIVE_PATH = "stackyard-native"  # what `docker info` shows as the native runtime's path
-
-
-def unknown_runtime(name: str, why: str = "") -> errdefs.InvalidArgument:
-    return errdefs.InvalidArgument(f"unknown or invalid runtime name: {name}" + (f" ({why})" if why else ""))
-
-
-def check_runtime(name: str | None) -> str:
-    """The normalised runtime name; raises errdefs.InvalidArgument for an unknown one (pure)."""
-    value = (name or "").strip() if isinstance(name, str) or name is None else name
-    if not isinstance(value, str):
-        raise errdefs.InvalidArgument(f"HostConfig.Runtime must be a string, not {type(value).__name__}")
-    if value in NATIVE_NAMES:
-        return "native"
-    if value in OCI_NAMES:
-        return value
-    raise unknown_runtime(value)
+from runtime.runtime_names import NATIVE_NAMES, OCI_NAMES, NATIVE_PATH, check_runtime, unknown_runtime  # noqa: F401 - re-exported
 
 
 def available_runtimes(which=shutil.which) -> dict[str, str]:
