@@ -115,20 +115,22 @@ def _still_holds(stamp: dict) -> bool:
     from orchestrator.engine.client import EngineClient
     from orchestrator.observe import observe
 
-    with EngineClient(stamp["engine"]) as client:
+    # The API version the stamping run negotiated: one round trip less. An engine that no
+    # longer speaks it fails the calls, and the full path negotiates again.
+    with EngineClient(stamp["engine"], version=stamp.get("api_version")) as client:
         observed = observe(client, stamp["project"], images=stamp["images"])
     return observed_digest(observed) == stamp["observed"]
 
 
-def remember(*, engine: str, project: str, images: list[str], observed: Any, stderr: str,
-             environ: Mapping[str, str] | None = None) -> None:
+def remember(*, engine: str, api_version: str | None, project: str, images: list[str], observed: Any,
+             stderr: str, environ: Mapping[str, str] | None = None) -> None:
     """Stamp this command line as converged (after a plan that was empty). Does nothing when
     `try_converged` did not run in this process or no input log was kept."""
     environ = os.environ if environ is None else environ
     recorded = inputs.recorded()
     if _pending_key is None or recorded is None or environ.get(DISABLE_VARIABLE):
         return
-    stamp = {"format": FORMAT, "tool": tool_id(), "inputs": recorded, "engine": engine,
+    stamp = {"format": FORMAT, "tool": tool_id(), "inputs": recorded, "engine": engine, "api_version": api_version,
              "project": project, "images": sorted(set(images)),
              "observed": observed_digest(observed), "stderr": stderr}
     directory = stamp_dir(environ)

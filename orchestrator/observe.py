@@ -7,7 +7,8 @@ local state file that could drift from the engine.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import threading
+from typing import Any, Callable, Iterable
 
 from orchestrator import labels as L
 from orchestrator.engine.client import split_reference
@@ -19,14 +20,42 @@ def observe(engine: Any, stack: str, *, images: Iterable[str] = ()) -> ObservedS
     """Snapshot of everything the engine holds for `stack` (an `EngineClient`), plus which of
     `images` (the references the desired services use) are present locally."""
     selector = L.project_filter(stack)
-    containers = tuple(sorted((_container(c) for c in engine.list_containers(all=True, filters=selector)),
+    # The four list calls are independent, so they are asked at once (the client is
+    # thread-safe); the engine answers them in parallel.
+    listed_containers, listed_networks, listed_volumes, present = _concurrently(
+        lambda: engine.list_containers(all=True, filters=selector),
+        lambda: engine.list_networks(filters=selector),
+        lambda: engine.list_volumes(filters=selector),
+        lambda: _present_images(engine, sorted(set(images))))
+    containers = tuple(sorted((_container(c) for c in listed_containers),
                               key=lambda c: (c.service, c.number, c.name)))
-    networks = tuple(sorted((_network(n) for n in engine.list_networks(filters=selector)),
-                            key=lambda n: n.name))
-    volumes = tuple(sorted((_volume(v) for v in engine.list_volumes(filters=selector)),
-                           key=lambda v: v.name))
+    networks = tuple(sorted((_network(n) for n in listed_networks), key=lambda n: n.name))
+    volumes = tuple(sorted((_volume(v) for v in listed_volumes), key=lambda v: v.name))
     return ObservedStack(name=stack, containers=containers, networks=networks, volumes=volumes,
-                         images=_present_images(engine, sorted(set(images))))
+                         images=present)
+
+
+def _concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """The results of `calls`, run in threads; the first failure (in call order) is raised."""
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        try:
+            results[index] = calls[index]()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            errors[index] = exc
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(1, len(calls))]
+    for thread in threads:
+        thread.start()
+    run(0)
+    for thread in threads:
+        thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
 
 
 def _present_images(engine: Any, references: list[str]) -> FrozenMap:

@@ -82,7 +82,7 @@ def _remember_converged(the_plan, observed, result, client, options) -> None:
         the_plan, observed = _make_plan(result, client, options)
         if not the_plan.is_empty:
             return
-    converged.remember(engine=client.base_url, project=result.stack.name,
+    converged.remember(engine=client.base_url, api_version=client.api_version, project=result.stack.name,
                        images=stack_images(result.stack), observed=observed,
                        stderr="".join(f"warning: {w}\n" for w in the_plan.warnings))
 

@@ -105,7 +105,9 @@ def test_observe_makes_one_filtered_call_per_kind_and_reads_labels():
     engine = _ListingEngine()
     observed = observe(engine, "demo")
     selector = {"label": [f"{L.PROJECT}=demo"]}
-    assert engine.calls == [("containers", True, selector), ("networks", selector), ("volumes", selector)]
+    # One call per kind, asked concurrently (so in no fixed order).
+    assert sorted(engine.calls, key=str) == sorted(
+        [("containers", True, selector), ("networks", selector), ("volumes", selector)], key=str)
     job, web = observed.containers
     assert (web.name, web.service, web.number, web.config_hash, web.health) == ("demo-web-1", "web", 1, "v1:h", "healthy")
     assert web.networks == ("demo_front",)
