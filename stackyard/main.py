@@ -7,6 +7,7 @@ CLI of the stack commands never pays for the runtime's imports.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import NoReturn, Optional
 
@@ -32,7 +33,11 @@ def main(argv: Optional[list[str]] = None) -> NoReturn:
         from orchestrator import converged, inputs
 
         if converged.try_converged(args):
-            sys.exit(0)
+            # Nothing to do. Skip the interpreter's teardown of every imported module (about a
+            # tenth of this whole run); only our own streams need flushing.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         inputs.start()
     from orchestrator.cli.app import main as orchestrator_main
     orchestrator_main(args)
