@@ -136,6 +136,7 @@ class _Runner:
             OpType.RESTART_CONTAINER: self.restart_container,
             OpType.STOP_CONTAINER: self.stop_container,
             OpType.REMOVE_CONTAINER: self.remove_container,
+            OpType.REMOVE_IMAGE: self.remove_image,
         }
 
     # ---- scheduling --------------------------------------------------------------------
@@ -231,6 +232,15 @@ class _Runner:
             self.engine.remove_network(info.get("Id") or op.target)
         self._create_network(op)
         self.emit(op, Status.DONE, "Recreated")
+
+    def remove_image(self, op: Operation) -> None:
+        self.emit(op, Status.WORKING, "Removing", op.cause)
+        try:
+            _ignore_missing(self.engine.remove_image, op.target)
+        except errdefs.Conflict as exc:  # still used outside the stack: kept, as Compose does
+            self.emit(op, Status.WARNING, "Kept", str(exc))
+            return
+        self.emit(op, Status.DONE, "Removed")
 
     def remove_network(self, op: Operation) -> None:
         self.emit(op, Status.WORKING, "Removing", op.cause)

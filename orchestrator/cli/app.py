@@ -68,6 +68,9 @@ def _run(debug: bool, body: Callable[[], int]) -> NoReturn:
         code = EXIT_INVALID
     except (typer.Exit, typer.Abort):
         raise
+    except typer.BadParameter as exc:  # an option value only the command body could check
+        _err(f"Error: {exc.format_message()}")
+        code = EXIT_INVALID
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     except BrokenPipeError:

@@ -46,13 +46,16 @@ def _load(opts, services=()):
 
 
 @contextmanager
-def _observed_stack(opts, engine_option: Optional[str]):
-    """What most stack commands start with: the loaded stack, the engine, its observed state."""
+def _observed_stack(opts, engine_option: Optional[str], *, images: bool = False):
+    """What most stack commands start with: the loaded stack, the engine, its observed state
+    (with which of the stack's images the engine holds, when `images`)."""
     from orchestrator.observe import observe
+    from orchestrator.planner.builds import stack_images
 
     result = _load(opts)
     with _connect(engine_option) as client:
-        yield result, client, observe(client, result.stack.name)
+        yield result, client, observe(client, result.stack.name,
+                                      images=stack_images(result.stack) if images else ())
 
 
 def _execute(the_plan, stack, client, progress: str, options):
@@ -313,6 +316,7 @@ def register(app: typer.Typer, *, run) -> None:
     @app.command(cls=PlainCommand)
     def down(ctx: typer.Context,
              volumes: Annotated[bool, typer.Option("-v", "--volumes", help="Remove named volumes too.")] = False,
+             rmi: Annotated[Optional[str], typer.Option("--rmi", help="Remove images too: local (built by the stack, no image: name) or all.")] = None,
              remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
              timeout: TimeoutOpt = None, progress: ProgressOpt = "auto", engine: EngineOpt = None,
              file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
@@ -324,9 +328,11 @@ def register(app: typer.Typer, *, run) -> None:
             from orchestrator.executor import ExecuteOptions
             from orchestrator.planner import DownOptions, plan_down
 
-            with _observed_stack(opts, engine) as (result, client, observed):
+            if rmi not in (None, "local", "all"):
+                raise typer.BadParameter(f"{rmi!r} is not one of 'local', 'all'.", param_hint="'--rmi'")
+            with _observed_stack(opts, engine, images=bool(rmi)) as (result, client, observed):
                 the_plan = plan_down(observed, result.stack,
-                                     DownOptions(volumes=volumes, remove_orphans=remove_orphans))
+                                     DownOptions(volumes=volumes, remove_orphans=remove_orphans, rmi=rmi))
                 for warning in the_plan.warnings:
                     sys.stderr.write(f"warning: {warning}\n")
                 outcome = _execute(the_plan, result.stack, client, progress, ExecuteOptions(stop_timeout=timeout))

@@ -3,7 +3,8 @@
 Called by the CLI for `down` (and `rm`-like commands), with the observed state and, when the
 stack file is at hand, the desired stack for the stop order. Containers go first, dependents
 before their dependencies; then the stack's own networks; volumes only when asked (`-v`),
-because they hold data.
+because they hold data; images only when asked (`--rmi local|all`), once the containers are
+gone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from orchestrator import graph as g
 from orchestrator.model import Stack
 from orchestrator.observed import ObservedStack
+from orchestrator.planner.builds import built_images, stack_images
 from orchestrator.planner.plan import Operation, OpType, Plan, operation_id
 
 
@@ -21,6 +23,7 @@ class DownOptions:
     volumes: bool = False                # -v: remove the stack's named volumes too
     remove_orphans: bool = False         # containers of services no longer declared
     services: tuple[str, ...] = ()       # only these services' containers (no networks/volumes)
+    rmi: str | None = None               # "all": every image the services use; "local": built ones
 
 
 def plan_down(observed: ObservedStack, desired: Stack | None = None,
@@ -77,4 +80,21 @@ def plan_down(observed: ObservedStack, desired: Stack | None = None,
                                      type=OpType.REMOVE_VOLUME, target=volume.name,
                                      cause="stack taken down (-v)", resource=volume.key,
                                      depends_on=container_ids))
+        if options.rmi and desired is not None:
+            ops.extend(_image_removals(observed, desired, options.rmi, container_ids))
     return Plan(stack=observed.name, operations=tuple(ops), warnings=tuple(warnings))
+
+
+def _image_removals(observed: ObservedStack, desired: Stack, rmi: str,
+                    after: tuple[str, ...]) -> list[Operation]:
+    """`--rmi all`: the images the services run; `--rmi local`: only those the stack builds
+    without an `image:` name of their own (`<stack>-<service>`), as Docker Compose does.
+    Only images the engine holds (observed) are named."""
+    if rmi == "all":
+        wanted, cause = stack_images(desired), "stack taken down (--rmi all)"
+    else:
+        custom = {s.image for s in desired.services.values() if s.image}
+        wanted, cause = sorted(set(built_images(desired)) - custom), "built by the stack (--rmi local)"
+    return [Operation(id=operation_id(OpType.REMOVE_IMAGE, ref), type=OpType.REMOVE_IMAGE,
+                      target=ref, cause=cause, depends_on=after)
+            for ref in wanted if ref in observed.images]

@@ -60,6 +60,7 @@ class OpType(str, Enum):
     RESTART_CONTAINER = "restart-container"
     STOP_CONTAINER = "stop-container"
     REMOVE_CONTAINER = "remove-container"
+    REMOVE_IMAGE = "remove-image"
 
 
 # How an operation reads in `render()`: `create network demo_default: declared, not present`.
@@ -77,6 +78,7 @@ _VERBS = {
     OpType.RESTART_CONTAINER: "restart",
     OpType.STOP_CONTAINER: "stop",
     OpType.REMOVE_CONTAINER: "remove",
+    OpType.REMOVE_IMAGE: "remove image",
 }
 
 

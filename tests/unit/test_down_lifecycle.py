@@ -51,3 +51,24 @@ def test_plan_down_keeps_orphans_and_their_networks_unless_asked(tmp_path):
     assert [op.target for op in plan.operations] == ["demo-db-1"]
     assert plan.warnings == ("network demo_default is still used by containers of services no longer declared; "
                              "remove them with --remove-orphans",)
+
+
+def test_plan_down_removes_images_only_when_asked_and_only_those_held(tmp_path):
+    (tmp_path / "compose.yaml").write_text(
+        "name: demo\nservices:\n  db: {image: 'pg:16'}\n  app: {build: .}\n"
+        "  tagged: {build: ., image: 'me/tagged:1'}\n  gone: {image: 'not-pulled:1'}\n")
+    stack = load_stack(LoadOptions(cwd=str(tmp_path), environ={})).stack
+    from orchestrator.frozen import FrozenMap
+    observed = ObservedStack(name="demo", containers=(_container("db"),), images=FrozenMap(
+        {"pg:16": "sha256:1", "demo-app": "sha256:2", "me/tagged:1": "sha256:3"}))
+    assert not [op for op in plan_down(observed, stack).operations if op.type is OpType.REMOVE_IMAGE]
+    every = plan_down(observed, stack, DownOptions(rmi="all"))
+    images = [op for op in every.operations if op.type is OpType.REMOVE_IMAGE]
+    assert [op.render() for op in images] == [
+        "remove image demo-app: stack taken down (--rmi all)",
+        "remove image me/tagged:1: stack taken down (--rmi all)",
+        "remove image pg:16: stack taken down (--rmi all)"]
+    assert all(op.depends_on == ("remove-container:demo-db-1",) for op in images)
+    local = plan_down(observed, stack, DownOptions(rmi="local"))
+    assert [op.render() for op in local.operations if op.type is OpType.REMOVE_IMAGE] == [
+        "remove image demo-app: built by the stack (--rmi local)"]
