@@ -1,18 +1,27 @@
-"""Type checks of request bodies at the API boundary (pure): a wrong type is a 400 naming the field.
+"""Checks of request bodies at the API boundary (pure): an unknown field or a wrong type is a 400 naming it.
 
 Called by the route modules before anything reaches the runtime, so `"Cmd": 5` or
 `"HostConfig": "x"` is `InvalidArgument("invalid HostConfig: expected an object, got a string")`
-rather than a TypeError deep inside the container manager. The tables follow the Go types
-dockerd decodes into (docs/api v1.41): `null` is always allowed (Go's zero value), unknown
-fields are ignored as dockerd ignores them, and Docker's `StrSlice` (Cmd, Entrypoint, CapAdd,
-CapDrop) accepts one string as well as a list — normalised here to the list.
+rather than a TypeError deep inside the container manager. The type tables follow the Go types
+dockerd decodes into (docs/api v1.41): `null` is always allowed (Go's zero value), and Docker's
+`StrSlice` (Cmd, Entrypoint, CapAdd, CapDrop) accepts one string as well as a list — normalised
+here to the list.
+
+Unknown fields are refused, unlike dockerd, which ignores them: a typo such as
+`HostConfig.Memroy` would otherwise run the container without a memory limit and nobody would
+notice. The known keys of each body come from runtime/daemon/known_fields.py, generated from the
+v1.41 swagger (plus the few keys real clients send beyond it) by known_fields_gen.py. Keys match
+case-insensitively, as in Go's encoding/json, and are renamed to their canonical spelling here,
+so `"hostconfig"` means what dockerd takes it to mean.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, NamedTuple
 
 from runtime import errdefs
+from runtime.daemon.known_fields import BODIES
 
 INT64 = (-(2 ** 63), 2 ** 63 - 1)
 
@@ -37,7 +46,7 @@ STRING_MAP = map_of(STR)
 ANY_OBJECT = map_of(ANY)
 
 MOUNT = obj(Type=STR, Source=STR, Target=STR, ReadOnly=BOOL, Consistency=STR,
-            BindOptions=obj(Propagation=STR, NonRecursive=BOOL),
+            BindOptions=obj(Propagation=STR, NonRecursive=BOOL, CreateMountpoint=BOOL),
             VolumeOptions=obj(NoCopy=BOOL, Labels=STRING_MAP, DriverConfig=obj(Name=STR, Options=STRING_MAP)),
             TmpfsOptions=obj(SizeBytes=INT, Mode=INT))
 PORT_BINDING = obj(HostIp=STR, HostPort=STR)
@@ -66,7 +75,7 @@ HOST_CONFIG = obj(
     Sysctls=STRING_MAP, Runtime=STR, ConsoleSize=list_of(INT), Isolation=STR, MaskedPaths=STRINGS,
     ReadonlyPaths=STRINGS,
 )
-HEALTHCHECK = obj(Test=STRINGS, Interval=INT, Timeout=INT, Retries=INT, StartPeriod=INT)
+HEALTHCHECK = obj(Test=STRINGS, Interval=INT, Timeout=INT, Retries=INT, StartPeriod=INT, StartInterval=INT)
 CONTAINER_CONFIG = dict(
     Hostname=STR, Domainname=STR, User=STR, AttachStdin=BOOL, AttachStdout=BOOL, AttachStderr=BOOL,
     ExposedPorts=map_of(ANY_OBJECT), Tty=BOOL, OpenStdin=BOOL, StdinOnce=BOOL, Env=STRINGS,
@@ -74,23 +83,34 @@ CONTAINER_CONFIG = dict(
     WorkingDir=STR, Entrypoint=STRSLICE, NetworkDisabled=BOOL, MacAddress=STR, OnBuild=STRINGS,
     Labels=STRING_MAP, StopSignal=STR, StopTimeout=INT, Shell=STRINGS,
 )
-CONTAINER_CREATE = obj(**CONTAINER_CONFIG, HostConfig=HOST_CONFIG,
-                       NetworkingConfig=obj(EndpointsConfig=map_of(ENDPOINT_SETTINGS)))
-CONTAINER_UPDATE = obj(**RESOURCES, RestartPolicy=RESTART_POLICY)
-EXEC_CREATE = obj(AttachStdin=BOOL, AttachStdout=BOOL, AttachStderr=BOOL, DetachKeys=STR, Tty=BOOL,
-                  Env=STRINGS, Cmd=STRINGS, Privileged=BOOL, User=STR, WorkingDir=STR,
-                  ConsoleSize=list_of(INT))
-EXEC_START = obj(Detach=BOOL, Tty=BOOL, ConsoleSize=list_of(INT))
-NETWORK_CREATE = obj(Name=STR, CheckDuplicate=BOOL, Driver=STR, Internal=BOOL, Attachable=BOOL,
-                     Ingress=BOOL, EnableIPv6=BOOL, Options=STRING_MAP, Labels=STRING_MAP,
-                     IPAM=obj(Driver=STR, Options=STRING_MAP,
-                              Config=list_of(obj(Subnet=STR, IPRange=STR, Gateway=STR,
-                                                 AuxiliaryAddresses=STRING_MAP))))
-NETWORK_CONNECT = obj(Container=STR, EndpointConfig=ENDPOINT_SETTINGS)
-NETWORK_DISCONNECT = obj(Container=STR, Force=BOOL)
-VOLUME_CREATE = obj(Name=STR, Driver=STR, DriverOpts=STRING_MAP, Labels=STRING_MAP)
-AUTH = obj(username=STR, password=STR, email=STR, serveraddress=STR, identitytoken=STR,
-           registrytoken=STR)
+class Body(NamedTuple):
+    """What one route's JSON body may be: the Go types (`kind`) and the known keys (a known_fields tree)."""
+    kind: tuple
+    known: Any
+
+
+def body_of(route: str, kind: tuple) -> Body:
+    return Body(kind, BODIES[route])
+
+
+CONTAINER_CREATE = body_of("containers/create", obj(
+    **CONTAINER_CONFIG, HostConfig=HOST_CONFIG,
+    NetworkingConfig=obj(EndpointsConfig=map_of(ENDPOINT_SETTINGS))))
+CONTAINER_UPDATE = body_of("containers/update", obj(**RESOURCES, RestartPolicy=RESTART_POLICY))
+EXEC_CREATE = body_of("containers/exec", obj(
+    AttachStdin=BOOL, AttachStdout=BOOL, AttachStderr=BOOL, DetachKeys=STR, Tty=BOOL, Env=STRINGS,
+    Cmd=STRINGS, Privileged=BOOL, User=STR, WorkingDir=STR, ConsoleSize=list_of(INT)))
+EXEC_START = body_of("exec/start", obj(Detach=BOOL, Tty=BOOL, ConsoleSize=list_of(INT)))
+NETWORK_CREATE = body_of("networks/create", obj(
+    Name=STR, CheckDuplicate=BOOL, Driver=STR, Internal=BOOL, Attachable=BOOL, Ingress=BOOL,
+    EnableIPv6=BOOL, Options=STRING_MAP, Labels=STRING_MAP,
+    IPAM=obj(Driver=STR, Options=STRING_MAP,
+             Config=list_of(obj(Subnet=STR, IPRange=STR, Gateway=STR, AuxiliaryAddresses=STRING_MAP)))))
+NETWORK_CONNECT = body_of("networks/connect", obj(Container=STR, EndpointConfig=ENDPOINT_SETTINGS))
+NETWORK_DISCONNECT = body_of("networks/disconnect", obj(Container=STR, Force=BOOL))
+VOLUME_CREATE = body_of("volumes/create", obj(Name=STR, Driver=STR, DriverOpts=STRING_MAP, Labels=STRING_MAP))
+AUTH = body_of("auth", obj(username=STR, password=STR, email=STR, serveraddress=STR, identitytoken=STR,
+                           registrytoken=STR))
 
 
 def _describe(value: Any) -> str:
@@ -176,8 +196,50 @@ def check(value: Any, kind: Any, where: str) -> Any:
     return out
 
 
-def body(value: Any, kind: tuple, what: str = "") -> dict[str, Any]:
-    """A request body: must be a JSON object of `kind`."""
+def _unknown(key: str, known: dict[str, Any], where: str) -> errdefs.InvalidArgument:
+    path = f"{where}.{key}" if where else key
+    message = f'unknown field "{path}" in the request body'
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    if not close:  # a case slip plus a typo ("memroy") is still worth a hint
+        folded = {name.casefold(): name for name in known}
+        close = [folded[name] for name in difflib.get_close_matches(key.casefold(), list(folded), n=1, cutoff=0.6)]
+    if close:
+        message += f' (did you mean "{f"{where}.{close[0]}" if where else close[0]}"?)'
+    return errdefs.InvalidArgument(message)
+
+
+def known_keys(value: Any, node: Any, where: str = "") -> Any:
+    """`value` with every object key checked against the known_fields tree `node`.
+
+    A key that matches a known one only case-insensitively is renamed to the known spelling
+    (Go's encoding/json matches that way; the last of two spellings wins, as in Go). A key that
+    matches none raises InvalidArgument naming its path. Values of the wrong shape are left for
+    check() to report.
+    """
+    if node is None or value is None:
+        return value
+    if "items" in node:
+        if not isinstance(value, list):
+            return value
+        return [known_keys(item, node["items"], f"{where}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if "map" in node:
+        return {key: known_keys(item, node["map"], f"{where}.{key}" if where else key)
+                for key, item in value.items()}
+    known = node["keys"]
+    folded = {name.casefold(): name for name in known}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = key if key in known else folded.get(key.casefold())
+        if name is None:
+            raise _unknown(key, known, where)
+        out[name] = known_keys(item, known[name], f"{where}.{name}" if where else name)
+    return out
+
+
+def body(value: Any, spec: Body, what: str = "") -> dict[str, Any]:
+    """A request body: must be a JSON object with only known keys, of the route's types."""
     if not isinstance(value, dict):
         raise errdefs.InvalidArgument(f"invalid JSON in request body: expected an object, got {_describe(value)}")
-    return check(value, kind, what)
+    return check(known_keys(value, spec.known, what), spec.kind, what)

@@ -31,7 +31,7 @@ MULTIPLEXED = "application/vnd.docker.multiplexed-stream"
 RAW = "application/vnd.docker.raw-stream"
 
 
-async def _object_body(request: Request, kind: tuple) -> dict[str, Any]:
+async def _object_body(request: Request, kind: validate.Body) -> dict[str, Any]:
     return validate.body(await request.json(default={}), kind)
 
 

@@ -19,7 +19,7 @@ LIST_FILTERS = frozenset({"driver", "id", "label", "name", "scope", "type", "dan
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})
 
 
-async def _object_body(request: Request, kind: tuple) -> dict[str, Any]:
+async def _object_body(request: Request, kind: validate.Body) -> dict[str, Any]:
     return validate.body(await request.json(default={}), kind)
 
 
