@@ -36,12 +36,17 @@ ROUTES = {
     "auth": ("/auth", "post"),
 }
 
+# A path step "[]" goes into a list's items, "*" into a map's values, anything else into a key.
+STEPS = {"[]": "items", "*": "map"}
+
 # Keys real clients send although the v1.41 swagger does not list them (they are fields of the
 # Go structs dockerd decodes into, so dockerd accepts them). Each: (route, path of the object,
 # key, node). Keep this small, and say who sends the key.
 ALLOWED_EXTRA: list[tuple[str, tuple[str, ...], str, Any]] = [
     # docker CLI 20.10 marshals types.ExecConfig whole, including Detach.
     ("containers/exec", (), "Detach", None),
+    # docker-py 7.1 exec_create puts the container id in the body as well as in the path.
+    ("containers/exec", (), "Container", None),
     # docker CLI 23+ (API 1.42 types) sends ConsoleSize on exec create/start even when it
     # negotiated 1.41 with us.
     ("containers/exec", (), "ConsoleSize", None),
@@ -56,6 +61,12 @@ ALLOWED_EXTRA: list[tuple[str, tuple[str, ...], str, Any]] = [
     # docker compose v2 (API 1.42 types) sends it for binds that may create their source;
     # runtime/executor/spec_mounts.py honours it.
     ("containers/create", ("HostConfig", "Mounts", "[]", "BindOptions"), "CreateMountpoint", None),
+    # docker CLI 25+ marshals network.EndpointSettings whole, with DNSNames (API 1.44) and
+    # GwPriority (API 1.48), even when it negotiated 1.41 with us (docker 28 is on PATH here).
+    ("containers/create", ("NetworkingConfig", "EndpointsConfig", "*"), "DNSNames", {"items": None}),
+    ("containers/create", ("NetworkingConfig", "EndpointsConfig", "*"), "GwPriority", None),
+    ("networks/connect", ("EndpointConfig",), "DNSNames", {"items": None}),
+    ("networks/connect", ("EndpointConfig",), "GwPriority", None),
     # docker CLI and docker-py send types.AuthConfig: auth, identitytoken, registrytoken.
     ("auth", (), "auth", None),
     ("auth", (), "identitytoken", None),
@@ -122,7 +133,7 @@ def build(document: dict[str, Any]) -> dict[str, Any]:
     for route, where, key, node in ALLOWED_EXTRA:
         target = bodies[route]
         for step in where:
-            target = target["items"] if step == "[]" else target["keys"][step]
+            target = target[STEPS[step]] if step in STEPS else target["keys"][step]
         target["keys"].setdefault(key, node)
     return bodies
 

@@ -112,16 +112,24 @@ def test_wrong_shapes_are_still_reported_as_types_not_as_unknown_keys():
 
 
 def test_the_keys_real_clients_send_beyond_the_swagger_are_accepted():
-    # docker CLI 20.10 exec and network create bodies (Go structs marshalled whole), our
+    # docker CLI 20.10/28 exec, network create and endpoint bodies (Go structs marshalled whole), our
     # orchestrator's healthcheck StartInterval, docker compose's CreateMountpoint, the CLI's auth.
     validate.body({"User": "", "Privileged": False, "Tty": False, "AttachStdin": False, "AttachStderr": True,
                    "AttachStdout": True, "Detach": False, "DetachKeys": "", "Env": None, "WorkingDir": "",
                    "Cmd": ["true"]}, validate.EXEC_CREATE)
+    validate.body({"Container": "x", "Cmd": ["true"]}, validate.EXEC_CREATE)  # docker-py 7.1
     validate.body({"Detach": False, "Tty": True, "ConsoleSize": [24, 80]}, validate.EXEC_START)
     validate.body({"Name": "n", "CheckDuplicate": True, "Driver": "bridge", "Scope": "", "EnableIPv6": False,
                    "IPAM": {"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.9.0.0/24"}]},
                    "Internal": False, "Attachable": False, "Ingress": False, "ConfigOnly": False,
                    "ConfigFrom": None, "Options": {}, "Labels": {}}, validate.NETWORK_CREATE)
+    endpoint = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+                "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
+                "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "DNSNames": None}  # what docker CLI 28 sends for every network
+    validate.body({"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {"default": endpoint}}},
+                  validate.CONTAINER_CREATE)
+    validate.body({"Container": "x", "EndpointConfig": endpoint}, validate.NETWORK_CONNECT)
     validate.body({"Healthcheck": {"Test": ["CMD", "true"], "StartInterval": 100}, "HostConfig": {
         "Mounts": [{"Type": "bind", "Source": "/a", "Target": "/b", "BindOptions": {"CreateMountpoint": True}}]}},
         validate.CONTAINER_CREATE)
