@@ -175,3 +175,33 @@ def test_every_type_checked_field_is_a_known_field(name):
 
 def test_the_bodies_cover_every_route_the_generator_knows():
     assert set(known_fields.BODIES) == set(known_fields_gen.ROUTES)
+
+
+def test_the_swaggers_own_example_bodies_pass():
+    swagger = known_fields_gen.DEFAULT_SWAGGER
+    if not swagger.exists():
+        pytest.skip(f"the swagger is not here ({swagger})")
+    yaml = pytest.importorskip("yaml")
+    document = yaml.safe_load(swagger.read_text())
+    specs = {"containers/create": validate.CONTAINER_CREATE, "containers/update": validate.CONTAINER_UPDATE,
+             "containers/exec": validate.EXEC_CREATE, "exec/start": validate.EXEC_START,
+             "networks/create": validate.NETWORK_CREATE, "networks/connect": validate.NETWORK_CONNECT,
+             "volumes/create": validate.VOLUME_CREATE}
+    for route, spec in specs.items():
+        path, method = known_fields_gen.ROUTES[route]
+        schema = next(p["schema"] for p in document["paths"][path][method]["parameters"] if p["in"] == "body")
+        example = schema.get("example") or next(part["example"] for part in schema["allOf"] if "example" in part)
+        if route == "containers/create":
+            # The example's MaximumIOps/MaximumIOBps are no fields of Go's HostConfig (dockerd
+            # ignores them; the real ones are IOMaximumIOps/IOMaximumBandwidth), and its
+            # DeviceRequests[0] has a typo `DeviceIDs"`: we refuse all three.
+            with pytest.raises(errdefs.InvalidArgument, match='did you mean "HostConfig.IOMaximumIOps"'):
+                validate.body(example, spec)
+            host = {key: value for key, value in example["HostConfig"].items()
+                    if key not in ("MaximumIOps", "MaximumIOBps")}
+            with pytest.raises(errdefs.InvalidArgument, match='"HostConfig.DeviceRequests\\[0\\].DeviceIDs"'):
+                validate.body({**example, "HostConfig": host}, spec)
+            host["DeviceRequests"] = [{key.rstrip('"'): value for key, value in request.items()}
+                                      for request in host["DeviceRequests"]]
+            example = {**example, "HostConfig": host}
+        validate.body(example, spec)
