@@ -51,7 +51,8 @@ ALLOWED_EXTRA: list[tuple[str, tuple[str, ...], str, Any]] = [
     # negotiated 1.41 with us.
     ("containers/exec", (), "ConsoleSize", None),
     ("exec/start", (), "ConsoleSize", None),
-    # docker CLI 20.10 marshals types.NetworkCreate whole: Scope, ConfigOnly, ConfigFrom.
+    # docker CLI 20.10 marshals types.NetworkCreate whole: Scope, ConfigOnly, ConfigFrom (docker-py
+    # and orchestrator/engine/highlevel.py send Scope when asked for one).
     ("networks/create", (), "Scope", None),
     ("networks/create", (), "ConfigOnly", None),
     ("networks/create", (), "ConfigFrom", {"keys": {"Network": None}}),

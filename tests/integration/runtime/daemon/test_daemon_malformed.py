@@ -1,4 +1,4 @@
-"""Malformed requests (bad JSON, wrong types, huge bodies, bad query values and paths, HTTP
+"""Malformed requests (bad JSON, wrong types, unknown fields, huge bodies, bad query values and paths, HTTP
 garbage, half-sent requests) get a 4xx with `{"message": …}` — never a 500, never a dropped
 daemon — and a slow client never blocks the others.
 """
@@ -167,13 +167,80 @@ def test_wrong_types_elsewhere_are_400(api, stackyard_daemon, busybox_ref):
     alive(stackyard_daemon)
 
 
-def test_unknown_fields_are_ignored_as_docker_ignores_them(api, stackyard_daemon, busybox_ref):
-    """dockerd decodes bodies leniently (newer clients send fields older daemons lack), so an
-    unknown field is no error — but it must never cause one either."""
-    response = api.post("/containers/create", json={"Image": busybox_ref, "Cmd": ["true"], "Bogus": {"x": [1]},
-                                                    "HostConfig": {"NotAThing": 5}})
+UNKNOWN_IN_CREATE = [
+    ({"HostConfg": {"Memory": 8 << 20}}, 'unknown field "HostConfg" in the request body (did you mean "HostConfig"?)'),
+    ({"HostConfig": {"Memroy": 8 << 20}}, 'unknown field "HostConfig.Memroy"'),
+    ({"Healthcheck": {"Test": ["CMD", "true"], "Intervall": 1}}, 'unknown field "Healthcheck.Intervall"'),
+    ({"HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"Size": 1}}]}},
+     'unknown field "HostConfig.Mounts[0].TmpfsOptions.Size"'),
+    ({"HostConfig": {"RestartPolicy": {"Name": "on-failure", "MaxRetries": 3}}},
+     'unknown field "HostConfig.RestartPolicy.MaxRetries"'),
+    ({"HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "Port": "8080"}]}}},
+     'unknown field "HostConfig.PortBindings.80/tcp[0].Port"'),
+    ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {"Alias": ["a"]}}}},
+     'unknown field "NetworkingConfig.EndpointsConfig.bridge.Alias"'),
+]
+
+
+@pytest.mark.parametrize("change,message", UNKNOWN_IN_CREATE, ids=[f"unknown{i}" for i in range(len(UNKNOWN_IN_CREATE))])
+def test_unknown_fields_in_container_create_are_400_naming_the_field(api, stackyard_daemon, busybox_ref,
+                                                                       change, message):
+    """Unlike dockerd (which ignores them): a typo such as Memroy must not run the container
+    without the limit the user asked for."""
+    response = api.post("/containers/create", json={"Image": busybox_ref, "Cmd": ["true"], **change})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["message"]
+    assert api.get("/containers/json", params={"all": "1"}).json() == []  # nothing half-created
+    alive(stackyard_daemon)
+
+
+def test_unknown_fields_elsewhere_are_400_naming_the_field(api, stackyard_daemon, busybox_ref):
+    checks = [
+        ("/networks/create", {"Name": "unknown-net", "Labls": {}}, '"Labls"'),
+        ("/networks/create", {"Name": "unknown-net", "IPAM": {"Config": [{"Subnet": "10.97.0.0/24", "Gatway": "10.97.0.1"}]}},
+         '"IPAM.Config[0].Gatway"'),
+        ("/volumes/create", {"Name": "unknown-vol", "Options": {"type": "tmpfs"}}, '"Options"'),
+        ("/auth", {"username": "u", "pass": "p", "serveraddress": "127.0.0.1:1"}, '"pass"'),
+        ("/exec/nope/start", {"Detach": True, "Stream": True}, '"Stream"'),
+    ]
+    for path, body, field in checks:
+        assert field in assert_client_error(api.post(path, json=body), word="unknown field")
+    assert api.get("/networks", params={"filters": json.dumps({"name": ["unknown-net"]})}).json() == []
+    assert api.get("/volumes").json()["Volumes"] in (None, [])
+    created = api.post("/containers/create", json={"Image": busybox_ref, "Cmd": ["sleep", "30"]})
+    assert created.status_code == 201, created.text
+    cid = created.json()["Id"]
+    try:
+        assert '"Memroy"' in assert_client_error(api.post(f"/containers/{cid}/update", json={"Memroy": 8 << 20}))
+        assert api.get(f"/containers/{cid}/json").json()["HostConfig"]["Memory"] == 0
+        assert '"Command"' in assert_client_error(api.post(f"/containers/{cid}/exec", json={"Cmd": ["true"], "Command": ["x"]}))
+        network = api.post("/networks/create", json={"Name": "malformed-net"}).json()["Id"]
+        try:
+            message = assert_client_error(api.post(f"/networks/{network}/connect",
+                                                   json={"Container": cid, "EndpointConfig": {"Aliasses": ["a"]}}))
+            assert '"EndpointConfig.Aliasses"' in message and '"EndpointConfig.Aliases"' in message
+            assert '"Forced"' in assert_client_error(api.post(f"/networks/{network}/disconnect",
+                                                               json={"Container": cid, "Forced": True}))
+            assert api.get(f"/networks/{network}").json()["Containers"] in (None, {})
+        finally:
+            api.delete(f"/networks/{network}")
+    finally:
+        api.delete(f"/containers/{cid}", params={"force": "1"})
+    alive(stackyard_daemon)
+
+
+def test_keys_in_another_case_mean_the_known_field_as_in_go(api, stackyard_daemon, busybox_ref):
+    """Go's encoding/json matches keys case-insensitively, so dockerd takes "hostconfig" for
+    HostConfig; we do the same rather than refuse or ignore it."""
+    response = api.post("/containers/create", json={"image": busybox_ref, "cmd": ["true"],
+                                                    "hostconfig": {"memory": 8 << 20}, "LABELS": {"k": "v"}})
     assert response.status_code == 201, response.text
-    api.delete(f"/containers/{response.json()['Id']}", params={"force": "1"})
+    try:
+        inspected = api.get(f"/containers/{response.json()['Id']}/json").json()
+        assert inspected["HostConfig"]["Memory"] == 8 << 20
+        assert inspected["Config"]["Labels"] == {"k": "v"} and inspected["Config"]["Cmd"] == ["true"]
+    finally:
+        api.delete(f"/containers/{response.json()['Id']}", params={"force": "1"})
     alive(stackyard_daemon)
 
 
