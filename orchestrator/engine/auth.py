@@ -31,13 +31,21 @@ def config_path(environ: Mapping[str, str]) -> str:
     return os.path.join(base, "config.json")
 
 
-def auth_for(reference: str, environ: Mapping[str, str] | None = None) -> dict | None:
-    """`{"username", "password", "serveraddress"}` for the image's registry, or None."""
-    environ = os.environ if environ is None else environ
+def read_config(environ: Mapping[str, str]) -> dict | None:
+    """The docker CLI's config.json as a dict, or None when absent or unreadable."""
     try:
         with open(config_path(environ), encoding="utf-8") as handle:
             config = json.load(handle)
     except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def auth_for(reference: str, environ: Mapping[str, str] | None = None) -> dict | None:
+    """`{"username", "password", "serveraddress"}` for the image's registry, or None."""
+    environ = os.environ if environ is None else environ
+    config = read_config(environ)
+    if config is None:
         return None
     registry = registry_of(reference)
     helper = (config.get("credHelpers") or {}).get(registry) or config.get("credsStore")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import re
 import stat
@@ -196,13 +195,10 @@ def _padding(size: int) -> bytes:
 def registry_config(environ: Mapping[str, str] | None = None) -> dict | None:
     """X-Registry-Config: `{registry: {username, password, serveraddress}}` of every `auths`
     entry with stored credentials in `$DOCKER_CONFIG/config.json` (else `~/.docker/`)."""
-    from orchestrator.engine.auth import config_path
+    from orchestrator.engine.auth import read_config
 
-    environ = os.environ if environ is None else environ
-    try:
-        with open(config_path(environ), encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, ValueError):
+    config = read_config(os.environ if environ is None else environ)
+    if config is None:
         return None
     out = {}
     for registry, entry in (config.get("auths") or {}).items():
