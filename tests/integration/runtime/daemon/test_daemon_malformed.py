@@ -182,7 +182,8 @@ UNKNOWN_IN_CREATE = [
 ]
 
 
-@pytest.mark.parametrize("change,message", UNKNOWN_IN_CREATE, ids=[f"unknown{i}" for i in range(len(UNKNOWN_IN_CREATE))])
+@pytest.mark.parametrize("change,message", UNKNOWN_IN_CREATE,
+                         ids=[f"unknown{i}" for i in range(len(UNKNOWN_IN_CREATE))])
 def test_unknown_fields_in_container_create_are_400_naming_the_field(api, stackyard_daemon, busybox_ref,
                                                                        change, message):
     """Unlike dockerd (which ignores them): a typo such as Memroy must not run the container
@@ -197,7 +198,8 @@ def test_unknown_fields_in_container_create_are_400_naming_the_field(api, stacky
 def test_unknown_fields_elsewhere_are_400_naming_the_field(api, stackyard_daemon, busybox_ref):
     checks = [
         ("/networks/create", {"Name": "unknown-net", "Labls": {}}, '"Labls"'),
-        ("/networks/create", {"Name": "unknown-net", "IPAM": {"Config": [{"Subnet": "10.97.0.0/24", "Gatway": "10.97.0.1"}]}},
+        ("/networks/create",
+         {"Name": "unknown-net", "IPAM": {"Config": [{"Subnet": "10.97.0.0/24", "Gatway": "10.97.0.1"}]}},
          '"IPAM.Config[0].Gatway"'),
         ("/volumes/create", {"Name": "unknown-vol", "Options": {"type": "tmpfs"}}, '"Options"'),
         ("/auth", {"username": "u", "pass": "p", "serveraddress": "127.0.0.1:1"}, '"pass"'),
@@ -213,7 +215,8 @@ def test_unknown_fields_elsewhere_are_400_naming_the_field(api, stackyard_daemon
     try:
         assert '"Memroy"' in assert_client_error(api.post(f"/containers/{cid}/update", json={"Memroy": 8 << 20}))
         assert api.get(f"/containers/{cid}/json").json()["HostConfig"]["Memory"] == 0
-        assert '"Command"' in assert_client_error(api.post(f"/containers/{cid}/exec", json={"Cmd": ["true"], "Command": ["x"]}))
+        exec_body = {"Cmd": ["true"], "Command": ["x"]}
+        assert '"Command"' in assert_client_error(api.post(f"/containers/{cid}/exec", json=exec_body))
         network = api.post("/networks/create", json={"Name": "malformed-net"}).json()["Id"]
         try:
             message = assert_client_error(api.post(f"/networks/{network}/connect",
