@@ -8,12 +8,13 @@ its part read side by side. Parts are built lazily on first use: a daemon that o
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from pathlib import Path
 
 from runtime.config import DaemonConfig
 from runtime.events import EventBus
-import threading
 
 from runtime.services.archive import ArchivePart
 from runtime.services.containers import ContainersPart
@@ -21,6 +22,8 @@ from runtime.services.images import ImagesPart
 from runtime.services.networks import NetworksPart
 from runtime.services.system import SystemPart
 from runtime.services.volumes import VolumesPart
+
+log = logging.getLogger(__name__)
 
 
 class Services(SystemPart, ContainersPart, ArchivePart, ImagesPart, NetworksPart, VolumesPart):
@@ -47,5 +50,10 @@ class Services(SystemPart, ContainersPart, ArchivePart, ImagesPart, NetworksPart
 
     def close(self) -> None:
         self._stopping.set()
+        if "containers" in self.__dict__:  # built (cached_property): give back what --rm
+            try:                            # containers that ended just now still hold
+                self.containers.collect_removed()
+            except Exception:  # noqa: BLE001 - the next start collects them
+                log.exception("collecting auto-removed containers at shutdown failed")
         self.images_close()
         self.networks_close()

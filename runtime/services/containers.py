@@ -241,6 +241,14 @@ class ContainersPart:
         action, cid = event.get("Action", ""), event.get("Actor", {}).get("ID", "")
         if event.get("Type") != "container" or not cid:
             return
+        if action == "destroy":
+            # An auto-removed container (--rm) gives back its network and snapshot now, not at
+            # the next create or list (which would also leave them behind a daemon stop).
+            try:
+                self.containers.collect_removed()
+            except errdefs.StackyardError as exc:
+                log.warning("could not finish removing auto-removed containers: %s", exc)
+            return
         if action == "die":
             if cid in self._starting:
                 return

@@ -39,6 +39,17 @@ def test_run_rm_prints_output_and_exit_code(stackyard_daemon, image):
     assert docker(stackyard_daemon, "ps", "-aq").stdout.strip() == ""  # --rm removed them
 
 
+def test_run_rm_gives_back_its_network_namespace_without_another_request(stackyard_daemon, image):
+    netns = stackyard_daemon.exec_root / "netns"
+    before = set(os.listdir(netns)) if netns.is_dir() else set()
+    docker(stackyard_daemon, "run", "--rm", image, "true")
+    # No list or create follows: the daemon finishes the removal on the destroy event.
+    deadline = time.time() + 5
+    while time.time() < deadline and set(os.listdir(netns)) - before:
+        time.sleep(0.05)
+    assert set(os.listdir(netns)) - before == set()
+
+
 def test_detached_lifecycle_ps_logs_exec_stop_rm(stackyard_daemon, image):
     cid = docker(stackyard_daemon, "run", "-d", "--name", "ticker", "--label", "role=test", image,
                  "sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done").stdout.strip()
