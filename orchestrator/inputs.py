@@ -32,6 +32,13 @@ def recorded() -> dict[str, Fingerprint] | None:
     return None if _log is None else dict(_log)
 
 
+def unrepeatable() -> None:
+    """Something was read that cannot be read again to compare (a stack file on stdin): keep
+    no log, so no stamp is made from this run."""
+    global _log
+    _log = None
+
+
 def note(path: str, data: bytes | None) -> None:
     """`path` was read and held `data` (None: it did not exist)."""
     if _log is not None:

@@ -304,6 +304,7 @@ class _Files:
                     chain: tuple[str, ...]) -> list[PMap]:
         report = self.ctx.report
         if source.path is None:
+            inputs.unrepeatable()
             text = self.ctx.options.stdin_text
             if text is None:
                 text = sys.stdin.read()

@@ -84,3 +84,8 @@ def test_fingerprint_tells_missing_directory_and_content_apart(tmp_path):
     assert inputs.fingerprint(str(tmp_path)) == "dir"
     (tmp_path / "f").write_bytes(b"1")
     assert inputs.fingerprint(str(tmp_path / "f")) not in (None, "dir")
+
+
+def test_a_stack_file_on_stdin_leaves_no_log_to_stamp_from(tmp_path, log):
+    load_stack(LoadOptions(cwd=str(tmp_path), files=("-",), stdin_text="services:\n  web:\n    image: busybox\n"))
+    assert inputs.recorded() is None
