@@ -181,7 +181,6 @@ class Supervisor:
         network and anonymous volumes (ContainerManager.collect_removed)."""
         container.forget()
         self.containers.pop(container.id, None)
-        self.emit(container, "destroy", {})
         result = {"ok": True, "StatusCode": container.state.exit_code, "Error": None}
         self.removed_codes[container.id] = container.state.exit_code
         for exec_id in [e for e, r in self.execs.items() if r["container"] == container.id and not r["running"]]:
@@ -192,6 +191,9 @@ class Supervisor:
             self.store.set_aside(container.id)
         else:
             self.store.delete(container.id)
+        # Announced only once the record is set aside: the daemon's destroy handler looks for
+        # it there to give back the namespace, veth and snapshot (collect_removed).
+        self.emit(container, "destroy", {})
         self._remove_run_dir(container.id)
         for _condition, reply in self.waiters.pop(container.id, []):
             reply(result)

@@ -142,10 +142,13 @@ def test_kill_9_during_up_keeps_containers_and_reup_converges(daemon, tmp_path):
     n, project = 20, "crash"
     compose = stack_file(tmp_path, n)
     mounts_before = mounts_under(daemon.base)
-    up = subprocess.Popen(cli(daemon, compose, project, "up", "-d"), env=cli_env(daemon),
+    up = subprocess.Popen(cli(daemon, compose, project, "up", "-d", "--parallel", "2"),
+                          env=cli_env(daemon),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # Kill when part of the stack runs, at the worst moment for recovery: while a create is
+        # --parallel 2: with creates made as early as their dependencies allow, a wider up makes
+    # every container before the first start, and no create is left to catch half done.
+    # Kill when part of the stack runs, at the worst moment for recovery: while a create is
         # half done (its network endpoint exists, its container record does not yet). The
         # daemon is frozen (SIGSTOP) to look at its state files, and killed while frozen.
         deadline, ready, caught = time.monotonic() + 60, False, False
