@@ -112,12 +112,20 @@ def _still_holds(stamp: dict) -> bool:
         return False
     if any(inputs.fingerprint(path) != fingerprint for path, fingerprint in stamp["inputs"].items()):
         return False
-    from orchestrator.engine.client import EngineClient
+    from orchestrator.engine import lite
     from orchestrator.observe import observe
 
     # The API version the stamping run negotiated: one round trip less. An engine that no
-    # longer speaks it fails the calls, and the full path negotiates again.
-    with EngineClient(stamp["engine"], version=stamp.get("api_version")) as client:
+    # longer speaks it fails the calls, and the full path negotiates again. A local socket is
+    # asked without the HTTP stack's imports (engine/lite.py says why).
+    path = lite.socket_path(stamp["engine"])
+    if path is not None:
+        client: Any = lite.LiteEngine(path, version=stamp.get("api_version"))
+    else:
+        from orchestrator.engine.client import EngineClient
+
+        client = EngineClient(stamp["engine"], version=stamp.get("api_version"))
+    with client:
         observed = observe(client, stamp["project"], images=stamp["images"])
     return observed_digest(observed) == stamp["observed"]
 

@@ -11,7 +11,7 @@ import threading
 from typing import Any, Callable, Iterable
 
 from orchestrator import labels as L
-from orchestrator.engine.client import split_reference
+from orchestrator.engine.query import split_reference
 from orchestrator.frozen import FrozenMap
 from orchestrator.observed import ObservedContainer, ObservedNetwork, ObservedStack, ObservedVolume
 

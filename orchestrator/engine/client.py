@@ -21,6 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from orchestrator.engine import streams
+from orchestrator.engine.query import split_reference
 from orchestrator.engine.transport import DEFAULT_HOST, DEFAULT_TIMEOUT, TLSConfig, Transport
 from runtime import errdefs
 
@@ -95,17 +96,6 @@ def _registry_auth(auth: Mapping[str, Any] | str | None) -> str:
     if isinstance(auth, str):
         return auth
     return base64.urlsafe_b64encode(json.dumps(dict(auth or {})).encode()).decode()
-
-
-def split_reference(ref: str) -> tuple[str, str | None]:
-    """`repo[:tag|@digest]` → (repo, tag or digest); a `:` before the last `/` is a registry port."""
-    if "@" in ref:
-        repo, digest = ref.split("@", 1)
-        return repo, digest
-    name, sep, tag = ref.rpartition(":")
-    if sep and "/" not in tag:
-        return name, tag
-    return ref, None
 
 
 def _progress(response: httpx.Response, chunks: Iterable[bytes]) -> Iterator[dict]:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from orchestrator.engine.query import clean_params
 from runtime import errdefs
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -162,7 +163,7 @@ class Transport:
             errdefs.StackyardError: the category of the engine's error status.
         """
         request = self._client.build_request(
-            method, self.path(path, versioned=versioned), params=_clean(params), json=json_body,
+            method, self.path(path, versioned=versioned), params=clean_params(params), json=json_body,
             content=content, headers=headers,
             timeout=httpx.USE_CLIENT_DEFAULT if timeout == "default" else httpx.Timeout(timeout, connect=10.0))
         try:
@@ -215,32 +216,3 @@ def negotiate(server_version: str | None) -> str:
         return tuple(int(p) for p in version.lstrip("v").split(".") if p.isdigit())
 
     return min(server_version.lstrip("v"), MAX_API_VERSION, key=key)
-
-
-def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Query parameters without None values, booleans as the engine spells them, filters as JSON."""
-    if not params:
-        return None
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = "1" if value else "0"
-        elif key == "filters":
-            value = encode_filters(value)
-            if value is None:
-                continue
-        out[key] = value
-    return out
-
-
-def encode_filters(filters: Mapping[str, Any] | str | None) -> str | None:
-    """Filters as the API's JSON map of lists: `{"label": ["a=b"]}`; strings become one-item lists."""
-    if filters is None or isinstance(filters, str):
-        return filters or None
-    encoded: dict[str, list[str]] = {}
-    for key, value in filters.items():
-        values = value if isinstance(value, (list, tuple, set)) else [value]
-        encoded[key] = [("true" if v else "false") if isinstance(v, bool) else str(v) for v in values]
-    return json.dumps(encoded) if encoded else None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine import EngineClient
+from orchestrator.engine import EngineClient, lite
 
 pytestmark = pytest.mark.dockerd
 
@@ -59,6 +59,7 @@ def stack(tmp_path, engine):
         imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
                     if line.startswith("import time:")}
         assert "stackyard.main" in imported, proc.stderr[-2000:]
+        up.imported = imported
         return "orchestrator.loader" in imported
 
     client = EngineClient(host)
@@ -83,6 +84,8 @@ def test_converged_reapply_skips_loading_and_writes_nothing(stack):
     time.sleep(1.1)                          # `since` has one-second resolution
     since = int(time.time())
     assert up() is False                     # converged: answered from the stamp
+    # ... asking a local engine without the HTTP stack's ~45 ms of imports (engine/lite.py)
+    assert "httpx" not in up.imported
     assert up() is False
     events = client.events(since=since, until=int(time.time()) + 1,
                            filters={"type": ["container", "network", "volume"]})
@@ -92,6 +95,21 @@ def test_converged_reapply_skips_loading_and_writes_nothing(stack):
         events.close()
     assert writes == []
     assert _ids(client) == before
+
+
+def test_the_light_client_lists_what_the_full_client_lists(stack):
+    project, up, client = stack
+    up()
+    path = lite.socket_path(client.base_url)
+    assert path is not None
+    selector = {"label": ["com.docker.compose.project=conv"]}
+    light = lite.LiteEngine(path, version=client.api_version)
+    assert light.list_containers(all=True, filters=selector) == client.list_containers(all=True, filters=selector)
+    assert light.list_networks(filters=selector) == client.list_networks(filters=selector)
+    assert light.list_volumes(filters=selector) == client.list_volumes(filters=selector)
+    assert light.list_images() == client.list_images()
+    with pytest.raises(lite.LiteError, match="404"):
+        light.get_json("/containers/conv-nothing-1/json")
 
 
 def _edit_compose(project, client):

@@ -1,10 +1,12 @@
 """The pieces of the converged-`up` shortcut that decide alone: the command key, the observed
-digest, and the input log the loader and the config hash fill (orchestrator/converged.py,
-orchestrator/inputs.py). The shortcut end to end: tests/integration/test_converged_up.py."""
+digest, the input log the loader and the config hash fill (orchestrator/converged.py,
+orchestrator/inputs.py) and the replies the light client reads (orchestrator/engine/lite.py).
+The shortcut end to end: tests/integration/test_converged_up.py."""
 
 import pytest
 
 from orchestrator import converged, inputs
+from orchestrator.engine import lite
 from orchestrator.frozen import FrozenMap
 from orchestrator.loader import LoadOptions, load_stack
 from orchestrator.observed import ObservedContainer, ObservedStack
@@ -89,3 +91,30 @@ def test_fingerprint_tells_missing_directory_and_content_apart(tmp_path):
 def test_a_stack_file_on_stdin_leaves_no_log_to_stamp_from(tmp_path, log):
     load_stack(LoadOptions(cwd=str(tmp_path), files=("-",), stdin_text="services:\n  web:\n    image: busybox\n"))
     assert inputs.recorded() is None
+
+
+@pytest.mark.parametrize("reply, expected", [
+    (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]", (200, b"[]")),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2;x=y\r\n2]\r\n0\r\n\r\n", (200, b"[1,2]")),
+    (b"HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"no\"}", (404, b'{"message":"no"}')),
+])
+def test_the_light_client_reads_whole_replies(reply, expected):
+    assert lite.parse_reply(reply) == expected
+
+
+@pytest.mark.parametrize("reply, words", [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]", "ended early"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[1", "ended early"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+    (b"SSH-2.0-OpenSSH\r\n\r\n", "starts with"),
+    (b"HTTP/1.1 200 OK\r\nContent-Le", "no end of headers"),
+])
+def test_the_light_client_refuses_broken_replies(reply, words):
+    with pytest.raises(lite.LiteError, match=words):
+        lite.parse_reply(reply)
+
+
+def test_the_light_client_only_takes_local_sockets():
+    assert lite.socket_path("unix:///run/x.sock") == "/run/x.sock"
+    assert lite.socket_path("/run/x.sock") == "/run/x.sock"
+    assert lite.socket_path("tcp://127.0.0.1:2375") is None

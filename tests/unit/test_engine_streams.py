@@ -7,9 +7,9 @@ import struct
 import pytest
 
 from orchestrator.engine import streams
-from orchestrator.engine.client import split_reference
+from orchestrator.engine.query import encode_filters, split_reference
 from orchestrator.engine.runargs import create_body
-from orchestrator.engine.transport import encode_filters, negotiate, parse_host
+from orchestrator.engine.transport import negotiate, parse_host
 from runtime import errdefs
 
 
