@@ -6,6 +6,12 @@ cold `up -d`, converged re-`up -d`, `up -d` after changing one service, and `dow
 medians, the ratios stackyard/docker-compose (targets: re-up <= 0.25, cold up and down <= 0.6)
 and which containers each tool recreated after the one-service change (target: exactly one).
 It starts its own dockerd (tests/integration/dockerd.py) and stops it by PID at the end.
+
+It also times the engine's own floor: the same stack made and taken down by direct API calls
+in the order `depends_on` requires (network, every create at once, the chain's starts one after
+another with the fan-out started alongside; stops in reverse order, then removals), with no
+tool at all. No tool can bring up or take down the stack faster than that on this dockerd, so
+it shows how much of each tool's cold `up` and `down` is the tool's own.
 """
 
 from __future__ import annotations
@@ -84,6 +90,52 @@ def run_tool(name: str, argv: list[str], n: int, host: str, image: str, runs: in
     return medians
 
 
+def engine_floor(n: int, host: str, image: str, runs: int) -> dict:
+    """Median cold up and down of the generated stack by direct API calls (see the docstring)."""
+    import threading
+
+    from orchestrator.engine import EngineClient
+
+    def in_threads(call, items) -> None:
+        threads = [threading.Thread(target=call, args=(item,)) for item in items]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    chain, fan = list(range(n // 2)), list(range(n // 2, n))
+    results: dict[str, list[float]] = {"cold up": [], "down": []}
+    with EngineClient(host) as client:
+        for _ in range(runs):
+            ids: dict[int, str] = {}
+            start = time.perf_counter()
+            client.create_network({"Name": "floor_net", "Driver": "bridge"})
+            in_threads(lambda i: ids.__setitem__(i, client.create_container(
+                {"Image": image, "Cmd": ["sleep", "3600"], "HostConfig": {"Init": True, "NetworkMode": "floor_net"}},
+                name=f"floor-s{i}")["Id"]), range(n))
+            fan_out = threading.Thread(target=in_threads, args=(lambda i: client.start_container(ids[i]), fan))
+            for i in chain:
+                client.start_container(ids[i])
+                if i == 0:
+                    fan_out.start()
+            fan_out.join()
+            results["cold up"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            stops = threading.Thread(target=in_threads, args=(lambda i: client.stop_container(ids[i], timeout=1), fan))
+            stops.start()
+            for i in reversed(chain[1:]):
+                client.stop_container(ids[i], timeout=1)
+            stops.join()
+            client.stop_container(ids[0], timeout=1)
+            in_threads(lambda i: client.remove_container(ids[i]), range(n))
+            client.remove_network("floor_net")
+            results["down"].append(time.perf_counter() - start)
+    medians = {k: statistics.median(v) for k, v in results.items()}
+    print(f"  {'dockerd floor':<16} " + "  ".join(f"{k} {v * 1000:7.0f} ms" for k, v in medians.items())
+          + "  (direct API calls in dependency order, no tool)")
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50])
@@ -106,6 +158,9 @@ def main() -> None:
                 ref = run_tool("docker-compose", [theirs], n, daemon.host, image, args.runs)
                 print("  ratio stackyard/docker-compose: " + "  ".join(
                     f"{k} {mine[k] / ref[k]:.2f}" for k in mine) + "  (targets: re-up <= 0.25, cold up/down <= 0.6)")
+                floor = engine_floor(n, daemon.host, image, args.runs)
+                print("  ratio dockerd floor/docker-compose: " + "  ".join(
+                    f"{k} {floor[k] / ref[k]:.2f}" for k in floor) + "  (no tool can go below these)")
             else:
                 print("  docker-compose not installed (apt-get install docker-compose): no comparison")
     finally:
