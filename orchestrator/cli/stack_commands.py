@@ -373,6 +373,11 @@ def register(app: typer.Typer, *, run) -> None:
              follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines.")] = False,
              tail: Annotated[str, typer.Option("--tail", help="Lines from the end, or 'all'.")] = "all",
              timestamps: Annotated[bool, typer.Option("-t", "--timestamps")] = False,
+             since: Annotated[Optional[str], typer.Option(
+                 "--since", help="Only lines after this time: 10m, 1h30m, 2026-11-28T10:00:00Z or Unix seconds.",
+                 show_default=False)] = None,
+             until: Annotated[Optional[str], typer.Option(
+                 "--until", help="Only lines before this time (same forms as --since).", show_default=False)] = None,
              engine: EngineOpt = None,
              file: FileLongOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
              profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
@@ -380,10 +385,20 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
+            import time
 
+            from orchestrator.cli.timespec import engine_timestamp
+
+            window = {}
+            for name, value in (("since", since), ("until", until)):
+                if value is not None:
+                    try:
+                        window[name] = engine_timestamp(value, now=time.time())
+                    except ValueError as exc:
+                        raise typer.BadParameter(str(exc), param_hint=f"'--{name}'") from None
             with _observed_stack(opts, engine) as (result, client, observed):
                 chosen = [c for c in observed.containers if not services or c.service in services]
-                print_logs(client, chosen, follow=follow, tail=tail, timestamps=timestamps)
+                print_logs(client, chosen, follow=follow, tail=tail, timestamps=timestamps, **window)
             return 0
 
         run(opts.debug, body)

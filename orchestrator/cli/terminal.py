@@ -10,9 +10,11 @@ import sys
 _COLOURS = ("36", "33", "32", "35", "34", "31", "96", "93", "92", "95")
 
 
-def print_logs(client, containers, *, follow: bool, tail: str, timestamps: bool) -> None:
+def print_logs(client, containers, *, follow: bool, tail: str, timestamps: bool,
+               since: str | None = None, until: str | None = None) -> None:
     """Interleave the containers' logs line by line, `name | line`, coloured on a TTY; with
-    `follow`, one reader thread per container until they all end or Ctrl-C."""
+    `follow`, one reader thread per container until they all end or Ctrl-C. `since`/`until`
+    are Unix seconds as the engine reads them (cli/timespec.py)."""
     import threading
 
     width = max((len(c.name) for c in containers), default=0)
@@ -24,7 +26,8 @@ def print_logs(client, containers, *, follow: bool, tail: str, timestamps: bool)
         prefix = f"{container.name:<{width}} |"
         if colour:
             prefix = f"\033[{_COLOURS[index % len(_COLOURS)]}m{prefix}\033[0m"
-        stream = client.container_logs(container.id, follow=follow, tail=tail, timestamps=timestamps)
+        stream = client.container_logs(container.id, follow=follow, tail=tail, timestamps=timestamps,
+                                      since=since, until=until)
         streams.append(stream)
         pending = b""
         for _kind, chunk in stream:

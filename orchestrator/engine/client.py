@@ -205,13 +205,14 @@ class EngineClient:
         return self._json("POST", f"/containers/{_q(id)}/wait", params={"condition": condition}, timeout=timeout)
 
     def container_logs(self, id: str, *, stdout: bool = True, stderr: bool = True, follow: bool = False,
-                       tail: str | int = "all", timestamps: bool = False, since: Any = None) -> Stream:
+                       tail: str | int = "all", timestamps: bool = False, since: Any = None,
+                       until: Any = None) -> Stream:
         """`(stream, bytes)` frames of a container's log; stream is streams.STDOUT or STDERR."""
         # Without a TTY the body is multiplexed; with one it is raw. API 1.41 does not say
         # which in the Content-Type, so ask the container.
         tty = bool((self.inspect_container(id).get("Config") or {}).get("Tty"))
         params = {"stdout": stdout, "stderr": stderr, "follow": follow, "tail": str(tail),
-                  "timestamps": timestamps, "since": _timestamp(since)}
+                  "timestamps": timestamps, "since": _timestamp(since), "until": _timestamp(until)}
         return self._stream("GET", f"/containers/{_q(id)}/logs", _frames(tty), params=params,
                             timeout=None if follow else "default")
 

@@ -152,12 +152,10 @@ class Container(Model):
     def logs(self, stdout: bool = True, stderr: bool = True, stream: bool = False, timestamps: bool = False,
              tail: str | int = "all", since: Any = None, follow: bool | None = None, until: Any = None) -> Any:
         """The log as bytes, or a stream of byte chunks with `stream=True` (following by default)."""
-        if until is not None:
-            raise errdefs.Unsupported("logs(until=…) is not supported")
         if follow is None:
             follow = stream
         frames = self._engine.container_logs(self.id, stdout=stdout, stderr=stderr, follow=follow,
-                                             tail=tail, timestamps=timestamps, since=since)
+                                             tail=tail, timestamps=timestamps, since=since, until=until)
         if stream:
             return CancellableStream(frames, lambda frame: frame[1])
         with frames:
