@@ -27,7 +27,7 @@ def observe(engine: Any, stack: str, *, images: Iterable[str] = ()) -> ObservedS
         lambda: engine.list_networks(filters=selector),
         lambda: engine.list_volumes(filters=selector),
         lambda: _present_images(engine, sorted(set(images))))
-    containers = tuple(sorted((_container(c) for c in listed_containers),
+    containers = tuple(sorted((container_from_summary(c) for c in listed_containers),
                               key=lambda c: (c.service, c.number, c.name)))
     networks = tuple(sorted((_network(n) for n in listed_networks), key=lambda n: n.name))
     volumes = tuple(sorted((_volume(v) for v in listed_volumes), key=lambda v: v.name))
@@ -79,7 +79,8 @@ def _with_tag(reference: str) -> str:
     return reference if split_reference(reference)[1] else reference + ":latest"
 
 
-def _container(summary: dict) -> ObservedContainer:
+def container_from_summary(summary: dict) -> ObservedContainer:
+    """The observed form of one `GET /containers/json` entry (also used by `ps`)."""
     labels = summary.get("Labels") or {}
     names = summary.get("Names") or ["/" + summary.get("Id", "")[:12]]
     status = summary.get("Status") or ""

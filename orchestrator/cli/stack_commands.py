@@ -351,18 +351,18 @@ def register(app: typer.Typer, *, run) -> None:
         opts = opts_of(ctx, file, stack_name, env_file, profile, project_directory, debug)
 
         def body() -> int:
-            import json
+            import time
 
-            with _observed_stack(opts, engine) as (_result, _client, observed):
-                rows = [c for c in observed.containers if all_ or c.state == "running"]
-            if fmt == "json":
-                sys.stdout.write(json.dumps([{"Name": c.name, "Service": c.service, "State": c.state,
-                                              "Health": c.health or "", "ExitCode": c.exit_code,
-                                              "Image": c.image} for c in rows], indent=2) + "\n")
-                return 0
-            sys.stdout.write(f"{'NAME':<32} {'SERVICE':<16} {'STATE':<10} {'HEALTH':<10}\n")
-            for c in rows:
-                sys.stdout.write(f"{c.name:<32} {c.service:<16} {c.state:<10} {c.health or '':<10}\n")
+            from orchestrator import labels
+            from orchestrator.cli import ps_format
+
+            if fmt not in ("table", "json"):
+                raise typer.BadParameter(f"{fmt!r} is not a format: use table or json", param_hint="'--format'")
+            result = _load(opts)
+            with _connect(engine) as client:
+                listed = client.list_containers(all=True, filters=labels.project_filter(result.stack.name))
+            entries = ps_format.rows(listed, now=time.time(), all_=all_)
+            sys.stdout.write(ps_format.render_json(entries) if fmt == "json" else ps_format.render_table(entries))
             return 0
 
         run(opts.debug, body)

@@ -88,6 +88,16 @@ def test_up_brings_the_stack_up_and_serves_on_loopback(webapp):
     assert b"webapp" in body
     ps = json.loads(run("ps", "-a", "--format", "json").stdout)
     assert {row["Name"] for row in ps} == {"webapp-db-1", "webapp-migrate-1", "webapp-worker-1", "webapp-web-1"}
+    web = next(row for row in ps if row["Service"] == "web")
+    assert web["Ports"] == f"127.0.0.1:{run.port}->8080/tcp"
+    assert web["Publishers"] == [{"URL": "127.0.0.1", "TargetPort": 8080, "PublishedPort": run.port, "Protocol": "tcp"}]
+    assert web["Status"].startswith("Up ") and web["State"] == "running"
+    migrate = next(row for row in ps if row["Service"] == "migrate")
+    assert migrate["ExitCode"] == 0 and migrate["Status"].startswith("Exited (0)")
+    table = run("ps").stdout.splitlines()
+    assert table[0].split() == ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"]
+    assert [line.split()[0] for line in table[1:]] == ["webapp-db-1", "webapp-web-1", "webapp-worker-1"]
+    assert any(line.startswith("webapp-web-1") and line.endswith(f"127.0.0.1:{run.port}->8080/tcp") for line in table)
 
 
 def test_reapply_of_converged_stack_writes_nothing(webapp):
