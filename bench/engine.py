@@ -1,6 +1,6 @@
 """Benchmark: stackyard on the built-in engine vs docker-compose 1.29.2 on dockerd.
 
-Run as root: `python3 bench/engine.py [--sizes 10 50] [--runs 3] [--run-rm 20]`. In one run, on
+Run as root: `python3 bench/engine.py [--sizes 10 50] [--runs 3] [--run-rm 20] [--only-run-rm]`. In one run, on
 the same generated stacks (bench/up.py's generator), it prints side by side:
 - `up -d` cold / converged re-`up -d` / `up -d` after one change / `down` for `stackyard` against
   a private stackyard daemon and for docker-compose against a private dockerd;
@@ -222,6 +222,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--run-rm", type=int, default=20, help="docker run --rm repetitions")
+    parser.add_argument("--only-run-rm", action="store_true",
+                        help="measure only docker run --rm (no stacks, no memory)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/engine.py needs root (private daemons)")
@@ -239,7 +241,7 @@ def main() -> None:
         ours_env = {"STACKYARD_ENGINE": engines.ours.host}
         docker_env = {"DOCKER_HOST": engines.docker.host}
         biggest = max(args.sizes)
-        for n in args.sizes:
+        for n in ([] if args.only_run_rm else args.sizes):
             print(f"N = {n} services, median of {args.runs}:", flush=True)
             grab_ours = (lambda: memory.__setitem__("ours busy", stack_memory(engines.our_pids(), engines.our_roles()))) \
                 if n == biggest else None

@@ -16,7 +16,7 @@ import typer
 from orchestrator.cli.coercion import PlainCommand
 from orchestrator.cli.options import (DebugOpt, EnvFileOpt, FileLongOpt, FileOpt, GlobalOptions,
                                       ProfileOpt, ProjectDirOpt, StackNameOpt)
-from orchestrator.cli.terminal import interactive_exec, print_logs
+from orchestrator.cli.terminal import interactive_exec, piped_exec, print_logs
 
 EngineOpt = Annotated[Optional[str], typer.Option(
     "--engine", metavar="ENGINE", help="docker (DOCKER_HOST or /var/run/docker.sock), builtin (our daemon, "
@@ -465,6 +465,13 @@ def register(app: typer.Typer, *, run) -> None:
               command: Annotated[list[str], typer.Argument(metavar="COMMAND")],
               index: Annotated[int, typer.Option("--index", help="Replica number.")] = 1,
               no_tty: Annotated[bool, typer.Option("-T", "--no-TTY", help="No pseudo-terminal, even on a terminal.")] = False,
+              env: Annotated[Optional[list[str]], typer.Option(
+                  "-e", "--env", help="KEY=VALUE for the command (repeatable).", show_default=False)] = None,
+              user: Annotated[Optional[str], typer.Option("-u", "--user", help="User (name or uid[:gid]).",
+                                                          show_default=False)] = None,
+              workdir: Annotated[Optional[str], typer.Option("-w", "--workdir", help="Working directory.",
+                                                             show_default=False)] = None,
+              privileged: Annotated[bool, typer.Option("--privileged", help="Extended privileges.")] = False,
               engine: EngineOpt = None,
               file: FileOpt = None, stack_name: StackNameOpt = None, env_file: EnvFileOpt = None,
               profile: ProfileOpt = None, project_directory: ProjectDirOpt = None, debug: DebugOpt = False) -> None:
@@ -479,14 +486,15 @@ def register(app: typer.Typer, *, run) -> None:
                 if target is None:
                     sys.stderr.write(f'stackyard: service "{service}" has no running container {index}\n')
                     return 1
+                # `-e KEY` without a value passes ours on, as docker does (left out when unset).
+                variables = [item if "=" in item else f"{item}={os.environ[item]}"
+                             for item in env or () if "=" in item or item in os.environ]
+                options = {key: value for key, value in (("Env", variables or None), ("User", user),
+                                                         ("WorkingDir", workdir), ("Privileged", privileged or None))
+                           if value is not None}
                 if not no_tty and sys.stdin.isatty() and sys.stdout.isatty():
-                    return interactive_exec(client, target.id, command)
-                created = client.exec_create(target.id, {"Cmd": command, "AttachStdout": True,
-                                                          "AttachStderr": True})
-                for stream, chunk in client.exec_start(created["Id"]):
-                    (sys.stderr if stream == 2 else sys.stdout).buffer.write(chunk)
-                sys.stdout.flush()
-                return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
+                    return interactive_exec(client, target.id, command, options)
+                return piped_exec(client, target.id, command, options)
 
         run(opts.debug, body)
 

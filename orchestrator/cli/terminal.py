@@ -59,7 +59,51 @@ def print_logs(client, containers, *, follow: bool, tail: str, timestamps: bool,
                 close()
 
 
-def interactive_exec(client, container: str, command: list[str]) -> int:
+def piped_exec(client, container: str, command: list[str], options: dict) -> int:
+    """`exec` without a TTY, as `docker compose exec -T`: our stdin is copied to the process
+    (and closed when ours ends, so `exec -T db psql < dump.sql` works), its stdout and stderr
+    to ours; its exit code is ours."""
+    import socket
+    import threading
+
+    from orchestrator.engine import streams
+
+    created = client.exec_create(container, {**options, "Cmd": command, "AttachStdin": True,
+                                             "AttachStdout": True, "AttachStderr": True, "Tty": False})
+    sock, pending = client.exec_attach(created["Id"], tty=False)
+
+    def feed() -> None:
+        try:
+            while True:
+                data = os.read(sys.stdin.fileno(), 65536)
+                if not data:
+                    break
+                sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)  # end of input; the output keeps coming
+        except OSError:
+            pass  # the process ended first, or we have no stdin: nothing more to send
+
+    def received():
+        if pending:
+            yield pending
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return
+            yield data
+
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        for stream, payload in streams.iter_frames(received()):
+            out = sys.stderr if stream == streams.STDERR else sys.stdout
+            out.buffer.write(payload)
+            out.flush()
+    finally:
+        sock.close()
+    return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
+
+
+def interactive_exec(client, container: str, command: list[str], options: dict | None = None) -> int:
     """`exec` on a terminal: a TTY in the container, our terminal in raw mode, bytes copied
     both ways until the process ends; its exit code is ours."""
     import select
@@ -67,8 +111,8 @@ def interactive_exec(client, container: str, command: list[str]) -> int:
     import termios
     import tty
 
-    created = client.exec_create(container, {"Cmd": command, "AttachStdin": True, "AttachStdout": True,
-                                             "AttachStderr": True, "Tty": True})
+    created = client.exec_create(container, {**(options or {}), "Cmd": command, "AttachStdin": True,
+                                             "AttachStdout": True, "AttachStderr": True, "Tty": True})
     sock, pending = client.exec_attach(created["Id"], tty=True)
     size = shutil.get_terminal_size()
     try:
