@@ -169,6 +169,18 @@ class CgroupHandle:
     def procs_files(self) -> list[str]:
         return [os.path.join(p, "cgroup.procs") for p in self.paths.values()]
 
+    def join_files(self) -> list[str]:
+        """What a freshly forked, single-threaded child writes "0" into to join: `tasks` on v1
+        (moving one thread skips the kernel's global threadgroup lock, whose write side waits
+        an RCU grace period, 10-20 ms, whenever no migration happened just before; a write to
+        cgroup.procs takes it), cgroup.procs on cgroup2 (which the caller drops when the fork
+        already placed the child there: runtime/executor/clone.py)."""
+        return [os.path.join(p, "cgroup.procs" if ctrl == UNIFIED else "tasks") for ctrl, p in self.paths.items()]
+
+    def unified_dir(self) -> str | None:
+        """The cgroup2 directory (hybrid and v2 hosts), where clone3 can start the child."""
+        return self.paths.get(UNIFIED)
+
     def _tracker(self) -> str:
         return self.paths.get(UNIFIED) or next(iter(self.paths.values()))
 

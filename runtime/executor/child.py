@@ -56,6 +56,7 @@ def setup_stdio(st: State) -> None:
 
 def join_cgroup(st: State) -> None:
     # Before the cgroup namespace is unshared, so the namespace root is the container's cgroup.
+    # v1 `tasks` files and, unless clone3 already placed us, cgroup2's cgroup.procs.
     for path in st.plan.procs_files:
         st.sys.write_file(path, "0")
 

@@ -18,6 +18,7 @@ from runtime import errdefs
 from runtime.executor import annotations as ann
 from runtime.executor import cgroups
 from runtime.executor import child as childmod
+from runtime.executor import clone
 from runtime.executor import syscalls as sc
 from runtime.executor.plan import Plan, check_bind_sources, device_rules, make_plan
 from runtime.executor.seccomp import compile_bpf
@@ -148,7 +149,7 @@ class NativeExecutor(ContainerControl):
 
     # -- forking -------------------------------------------------------------------------------
     def _fork(self, plan: Plan, steps: list, *, pid_new: bool, pid_path: str | None, stdio, tty_fd,
-              dumpable_off: bool = False) -> int:
+              dumpable_off: bool = False, cgroup_dir: str | None = None) -> int:
         tty_path = None
         if tty_fd is not None and plan.terminal and steps is childmod.INIT_STEPS:
             try:
@@ -181,8 +182,11 @@ class NativeExecutor(ContainerControl):
                 # unshare(CLONE_NEWPID) affects only our next child; we step back right after fork.
                 self._sys.unshare(sc.CLONE_NEWPID)
                 joined = True
-            pid = os.fork()
+            # The child starts in its cgroup2 dir when the kernel can (clone.py says why).
+            pid, placed = clone.fork_into(cgroup_dir)
             if pid == 0:
+                if placed:
+                    plan.procs_files = [p for p in plan.procs_files if os.path.dirname(p) != cgroup_dir]
                 os.close(err_r)
                 if console:
                     console[0].close()
@@ -243,10 +247,10 @@ class NativeExecutor(ContainerControl):
         cg = cgroups.create(linux.get("cgroupsPath") or _default_cgroups_path(spec), linux.get("resources") or {},
                             device_rules=rules)
         try:
-            plan = make_plan(spec, seccomp_bpf=bpf, procs_files=cg.procs_files())
+            plan = make_plan(spec, seccomp_bpf=bpf, procs_files=cg.join_files())
             pid_new, pid_path = _pid_ns_path(spec)
             pid = self._fork(plan, childmod.INIT_STEPS, pid_new=pid_new, pid_path=pid_path,
-                             stdio=(stdin, stdout, stderr), tty_fd=tty_fd)
+                             stdio=(stdin, stdout, stderr), tty_fd=tty_fd, cgroup_dir=cg.unified_dir())
         except BaseException:
             cg.remove()
             raise
@@ -272,7 +276,7 @@ class NativeExecutor(ContainerControl):
         sub = {"process": merged, "root": {"path": "/"}, "annotations": annotations,
                "linux": {"namespaces": [], "seccomp": ((spec or {}).get("linux") or {}).get("seccomp")}}
         bpf = compile_bpf(sub["linux"]["seccomp"])
-        plan = make_plan(sub, seccomp_bpf=bpf, procs_files=cgroup.procs_files())
+        plan = make_plan(sub, seccomp_bpf=bpf, procs_files=cgroup.join_files())
         # Mount namespace last: it changes what /proc means for the paths after it.
         order = ["ipc", "uts", "net", "cgroup", "mnt"]
         own = {n: os.stat(f"/proc/self/ns/{n}").st_ino for n in order + ["pid"]}
@@ -292,7 +296,8 @@ class NativeExecutor(ContainerControl):
         plan.hostname = plan.domainname = None
         plan.new_netns = False
         return self._fork(plan, childmod.EXEC_STEPS, pid_new=False, pid_path=pid_path if pid_join else None,
-                          stdio=(stdin, stdout, stderr), tty_fd=tty_fd, dumpable_off=True)
+                          stdio=(stdin, stdout, stderr), tty_fd=tty_fd, dumpable_off=True,
+                          cgroup_dir=cgroup.unified_dir())
 
     def cleanup(self, spec: dict, cgroup: cgroups.CgroupHandle | None) -> None:
         """Remove the container's cgroups (after its processes are gone: kills stragglers first)."""

@@ -110,7 +110,7 @@ class Plan:
     seccomp_bpf: bytes | None
     init: str | None
     terminal: bool
-    procs_files: list[str] = field(default_factory=list)
+    procs_files: list[str] = field(default_factory=list)  # the child writes 0 to each: cgroups.CgroupHandle.join_files
     cgroup_mounts: list[tuple[str, str, str]] = field(default_factory=list)  # (subdir, fstype, options)
     last_cap: int = 40
     umask: int = 0o022
