@@ -21,6 +21,9 @@ FileLongOpt = Annotated[Optional[list[str]], typer.Option(
     "--file", metavar="FILE", help="Stack file (repeatable; '-' reads stdin).")]
 StackNameOpt = Annotated[Optional[str], typer.Option(
     "-p", "--stack-name", "--project-name", metavar="NAME", help="Stack (project) name.")]
+# For `run`, whose -p is --publish as in docker compose run (the stack name goes before `run`).
+StackNameLongOpt = Annotated[Optional[str], typer.Option(
+    "--stack-name", "--project-name", metavar="NAME", help="Stack (project) name.")]
 EnvFileOpt = Annotated[Optional[list[str]], typer.Option(
     "--env-file", metavar="FILE", help="Environment file for interpolation (repeatable).")]
 ProfileOpt = Annotated[Optional[list[str]], typer.Option(

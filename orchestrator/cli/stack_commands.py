@@ -1,4 +1,4 @@
-"""The stack commands: plan, up, build, down, ps, logs, start, stop, restart.
+"""The stack commands: plan, up, build, down, ps, logs, start, stop, restart, exec (run: run_command).
 
 Registered on the Typer app by `cli.app.build_app()`. Each command loads the stack, reaches
 the engine (`--engine`, STACKYARD_ENGINE, else Docker's socket), asks `reconcile` for a plan
@@ -160,6 +160,13 @@ def _parse_scale(values: list[str]) -> dict[str, int]:
             raise typer.BadParameter(f"--scale expects SERVICE=N, got {item!r}")
         scale[service] = int(count)
     return scale
+
+
+def explicit_environment(items) -> list[str]:
+    """`-e` values of exec and run: `KEY=VALUE` as given, `KEY` alone passes ours on (left out
+    when we have none), as docker does."""
+    return [item if "=" in item else f"{item}={os.environ[item]}"
+            for item in items if "=" in item or item in os.environ]
 
 
 def _engine_errors(body):
@@ -458,6 +465,10 @@ def register(app: typer.Typer, *, run) -> None:
                                    ("rm", "remove-container", "Remove the stack's stopped containers.")):
         _register_lifecycle(app, run, opts_of, name, op_name, summary)
 
+    from orchestrator.cli.run_command import register_run
+
+    register_run(app, run, opts_of)
+
     @app.command(cls=PlainCommand, name="exec",
                  context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
     def exec_(ctx: typer.Context,
@@ -486,9 +497,7 @@ def register(app: typer.Typer, *, run) -> None:
                 if target is None:
                     sys.stderr.write(f'stackyard: service "{service}" has no running container {index}\n')
                     return 1
-                # `-e KEY` without a value passes ours on, as docker does (left out when unset).
-                variables = [item if "=" in item else f"{item}={os.environ[item]}"
-                             for item in env or () if "=" in item or item in os.environ]
+                variables = explicit_environment(env or ())
                 options = {key: value for key, value in (("Env", variables or None), ("User", user),
                                                          ("WorkingDir", workdir), ("Privileged", privileged or None))
                            if value is not None}

@@ -1,6 +1,7 @@
-"""Attached terminal I/O for the stack commands: interleaved logs and interactive exec.
+"""Attached terminal I/O for the stack commands: interleaved logs, exec and attached one-offs.
 
-Called by `cli.stack_commands` (`logs`, foreground `up`, `exec`). Everything here writes to the
+Called by `cli.stack_commands` (`logs`, foreground `up`, `exec`) and `cli.run_command` (`run`:
+`pump_tty`, `pump_piped`). Everything here writes to the
 user's terminal, which is why it lives in `cli/`.
 """
 
@@ -63,14 +64,31 @@ def piped_exec(client, container: str, command: list[str], options: dict) -> int
     """`exec` without a TTY, as `docker compose exec -T`: our stdin is copied to the process
     (and closed when ours ends, so `exec -T db psql < dump.sql` works), its stdout and stderr
     to ours; its exit code is ours."""
+    created = client.exec_create(container, {**options, "Cmd": command, "AttachStdin": True,
+                                             "AttachStdout": True, "AttachStderr": True, "Tty": False})
+    sock, pending = client.exec_attach(created["Id"], tty=False)
+    pump_piped(sock, pending, stdin=True)
+    return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
+
+
+def interactive_exec(client, container: str, command: list[str], options: dict | None = None) -> int:
+    """`exec` on a terminal: a TTY in the container, our terminal in raw mode, bytes copied
+    both ways until the process ends; its exit code is ours."""
+    created = client.exec_create(container, {**(options or {}), "Cmd": command, "AttachStdin": True,
+                                             "AttachStdout": True, "AttachStderr": True, "Tty": True})
+    sock, pending = client.exec_attach(created["Id"], tty=True)
+    pump_tty(sock, pending, lambda rows, columns: client.exec_resize(created["Id"], height=rows, width=columns))
+    return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
+
+
+def pump_piped(sock, pending: bytes, *, stdin: bool) -> None:
+    """Copy a hijacked connection without a TTY until the engine closes it: its multiplexed
+    output to our stdout and stderr, and (with `stdin`) our stdin to it in a thread, closing
+    its write side at our end of input while the output keeps coming."""
     import socket
     import threading
 
     from orchestrator.engine import streams
-
-    created = client.exec_create(container, {**options, "Cmd": command, "AttachStdin": True,
-                                             "AttachStdout": True, "AttachStderr": True, "Tty": False})
-    sock, pending = client.exec_attach(created["Id"], tty=False)
 
     def feed() -> None:
         try:
@@ -79,7 +97,7 @@ def piped_exec(client, container: str, command: list[str], options: dict) -> int
                 if not data:
                     break
                 sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)  # end of input; the output keeps coming
+            sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the process ended first, or we have no stdin: nothing more to send
 
@@ -92,7 +110,8 @@ def piped_exec(client, container: str, command: list[str], options: dict) -> int
                 return
             yield data
 
-    threading.Thread(target=feed, daemon=True).start()
+    if stdin:
+        threading.Thread(target=feed, daemon=True).start()
     try:
         for stream, payload in streams.iter_frames(received()):
             out = sys.stderr if stream == streams.STDERR else sys.stdout
@@ -100,33 +119,31 @@ def piped_exec(client, container: str, command: list[str], options: dict) -> int
             out.flush()
     finally:
         sock.close()
-    return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
 
 
-def interactive_exec(client, container: str, command: list[str], options: dict | None = None) -> int:
-    """`exec` on a terminal: a TTY in the container, our terminal in raw mode, bytes copied
-    both ways until the process ends; its exit code is ours."""
+def pump_tty(sock, pending: bytes, resize) -> None:
+    """Copy a hijacked TTY connection both ways with our terminal in raw mode, until the
+    engine closes it; `resize(rows, columns)` tells the engine our terminal's size first."""
     import select
     import shutil
+    import socket
     import termios
     import tty
 
-    created = client.exec_create(container, {**(options or {}), "Cmd": command, "AttachStdin": True,
-                                             "AttachStdout": True, "AttachStderr": True, "Tty": True})
-    sock, pending = client.exec_attach(created["Id"], tty=True)
     size = shutil.get_terminal_size()
     try:
-        client.exec_resize(created["Id"], height=size.lines, width=size.columns)
+        resize(size.lines, size.columns)
     except Exception:  # noqa: BLE001 - a size the engine refuses only affects line wrapping
         pass
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     saved = termios.tcgetattr(stdin)
     try:
-        tty.setraw(stdin)
+        tty.setraw(stdin, termios.TCSANOW)  # not TCSAFLUSH: what was typed ahead is kept
         if pending:
             os.write(stdout, pending)
+        sources = [sock, stdin]
         while True:
-            readable, _, _ = select.select([sock, stdin], [], [])
+            readable, _, _ = select.select(sources, [], [])
             if sock in readable:
                 data = sock.recv(65536)
                 if not data:
@@ -135,10 +152,10 @@ def interactive_exec(client, container: str, command: list[str], options: dict |
             if stdin in readable:
                 data = os.read(stdin, 65536)
                 if not data:
-                    sock.shutdown(2 - 1)  # SHUT_WR: end of input, keep reading output
+                    sock.shutdown(socket.SHUT_WR)  # end of input, keep reading output
+                    sources.remove(stdin)
                 else:
                     sock.sendall(data)
     finally:
         termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
         sock.close()
-    return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)

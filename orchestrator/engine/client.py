@@ -243,6 +243,23 @@ class EngineClient:
         context = self._t.tls.ssl_context() if self._t.tls else None
         return open_upgraded(self._t.endpoint, context, path, {"Detach": False, "Tty": tty})
 
+    def attach_container(self, id: str, *, stdin: bool = True, tty: bool = False) -> tuple[Any, bytes]:
+        """Attach to a container's stdio over a hijacked connection (before starting it, so
+        nothing is missed). Returns the raw socket (write stdin to it, read output from it: raw
+        with a TTY, multiplexed frames without) and the output bytes already received."""
+        from urllib.parse import urlencode
+
+        from orchestrator.engine.hijack import open_upgraded
+
+        query = urlencode({"stream": 1, "stdin": int(stdin), "stdout": 1, "stderr": 1})
+        path = self._t.path(f"/containers/{_q(id)}/attach?{query}")
+        context = self._t.tls.ssl_context() if self._t.tls else None
+        return open_upgraded(self._t.endpoint, context, path, None)
+
+    def resize_container(self, id: str, *, height: int, width: int) -> None:
+        """Tell a container's TTY its size (rows, columns)."""
+        self._call("POST", f"/containers/{_q(id)}/resize", params={"h": height, "w": width})
+
     def exec_resize(self, exec_id: str, *, height: int, width: int) -> None:
         """Tell the exec's TTY its size (rows, columns)."""
         self._call("POST", f"/exec/{_q(exec_id)}/resize", params={"h": height, "w": width})

@@ -1,6 +1,6 @@
 """Hijacked connections: the engine's `Upgrade: tcp` streams for interactive exec and attach.
 
-Called by `EngineClient.exec_attach`. httpx cannot hand over the raw socket after an HTTP
+Called by `EngineClient.exec_attach` and `EngineClient.attach_container`. httpx cannot hand over the raw socket after an HTTP
 upgrade, so this module opens its own connection to the same endpoint (Unix socket, TCP or
 TLS), sends the request, reads the status line and headers, and returns the socket with the
 bytes already read past the headers: from then on the socket carries the process's stdin
@@ -19,9 +19,10 @@ from runtime import errdefs
 _MAX_HEADER = 64 * 1024
 
 
-def open_upgraded(endpoint, tls_context: ssl.SSLContext | None, path: str, body: dict,
+def open_upgraded(endpoint, tls_context: ssl.SSLContext | None, path: str, body: dict | None,
                   timeout: float = 10.0) -> tuple[socket.socket, bytes]:
-    """POST `body` to `path` with `Upgrade: tcp`; returns (socket, bytes read past headers).
+    """POST `body` (JSON; None for no body) to `path` with `Upgrade: tcp`; returns (socket,
+    bytes read past headers).
 
     Raises:
         errdefs.Unavailable: the engine cannot be reached.
@@ -31,10 +32,11 @@ def open_upgraded(endpoint, tls_context: ssl.SSLContext | None, path: str, body:
         sock = _connect(endpoint, tls_context, timeout)
     except OSError as exc:
         raise errdefs.Unavailable(f"cannot reach the engine at {endpoint.url}: {exc}") from exc
-    payload = json.dumps(body).encode()
+    payload = json.dumps(body).encode() if body is not None else b""
     host = urlsplit(endpoint.base_url).netloc or "docker"
+    content_type = "Content-Type: application/json\r\n" if body is not None else ""
     request = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: stackyard\r\n"
-               "Content-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+               f"{content_type}Connection: Upgrade\r\nUpgrade: tcp\r\n"
                f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
     try:
         sock.sendall(request)

@@ -282,7 +282,8 @@ class Supervisor:
         return {"pid": os.getpid(), "containers": len(self.containers), **self.report}
 
     def op_start(self, conn, req, fds):
-        container = self._load(req["id"])
+        from runtime._tmptiming import mark; mark("sup op_start")
+        container = self._load(req["id"]); mark("sup loaded")
         stdin_fd = fds[0] if fds else None
         try:
             container.start(stdin_fd=stdin_fd)
