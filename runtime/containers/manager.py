@@ -134,8 +134,7 @@ class ContainerManager:
 
     def _build(self, cid: str, name: str, body: dict, host: dict, policy, log_cfg) -> dict:
         """Hooks, files, volumes, spec, then the three records (config.json last: it makes the container exist)."""
-        from runtime._tmptiming import mark; mark("m build")
-        rootfs = self.image_hook.prepare_rootfs(cid, body.get("Image") or ""); mark("m rootfs")
+        rootfs = self.image_hook.prepare_rootfs(cid, body.get("Image") or "")
         image_cfg = dict(rootfs.image_config)
         image_cfg["Volumes"] = {**(image_cfg.get("Volumes") or {}), **(body.get("Volumes") or {})}
         health = parse_healthcheck(body.get("Healthcheck"), image_cfg.get("Healthcheck"))
@@ -145,11 +144,11 @@ class ContainerManager:
             endpoint = self.network_hook.connect(cid, name, body)
         elif host.get("NetworkMode") not in (None, "", "none", "host", "default", "bridge"):
             raise errdefs.FailedPrecondition(f"HostConfig.NetworkMode {host['NetworkMode']!r} needs the network manager")
-        mark("m network"); paths = {k: self.store.path(cid, k) for k in ("hostname", "hosts", "resolv.conf")}
+        paths = {k: self.store.path(cid, k) for k in ("hostname", "hosts", "resolv.conf")}
         files.write_text_atomic(paths["hostname"], hostname + "\n")
         files.write_text_atomic(paths["hosts"], endpoint.hosts or files.default_hosts(hostname))
         files.write_text_atomic(paths["resolv.conf"], endpoint.resolv_conf or files.default_resolv_conf())
-        mark("m files"); volume_sources, mounts_view, anonymous = resolve_volumes(self.volumes, body, host, image_cfg)
+        volume_sources, mounts_view, anonymous = resolve_volumes(self.volumes, body, host, image_cfg)
         joins = {key: self._join_target(host, field) for key, field in
                  ((ann.IPC_CONTAINER, "IpcMode"), (ann.PID_CONTAINER, "PidMode"))}
         ctx = SpecContext(container_id=cid, rootfs=rootfs.path, rootfs_mounts=rootfs.mounts,
@@ -184,9 +183,9 @@ class ContainerManager:
                      "stop_signal": (spec.get("annotations") or {}).get("io.stackyard.stop-signal", "SIGTERM"),
                      "restart_on_unhealthy": restarts_on_unhealthy(config.get("Labels")),
                      "name": "/" + name, "image": body.get("Image") or "", "labels": config.get("Labels") or {}}
-        mark("m spec"); self.store.save_supervise(cid, supervise)
+        self.store.save_supervise(cid, supervise)
         self.store.save_state(cid, st.ContainerState(health={"Status": "starting", "FailingStreak": 0, "Log": []} if health else None))
-        self.store.save_config(cid, record); mark("m saved")
+        self.store.save_config(cid, record)
         return record
 
     def _join_target(self, host: dict, field: str) -> str | None:

@@ -404,16 +404,13 @@ def run(st: State, steps: list, err_w: int) -> None:
     """Run `steps` then execve; never returns. Reports the first failure on `err_w`."""
     step_name = "start"
     try:
-        from runtime._tmptiming import mark; mark("c child")
         for step in steps:
             step_name = step.__name__
             step(st)
-            mark("c " + step_name)
         if st.plan.init == "builtin":
             builtin_init(st, err_w)
         exe = lookup(st.sys, st.plan.args[0], st.plan.env)
         step_name = "exec"
-        mark("c lookup")
         try:
             st.sys.execve(exe, st.plan.args, st.plan.env)
         except OSError as exc:

@@ -213,7 +213,7 @@ class NativeExecutor(ContainerControl):
                 master = fds[0] if fds else None
                 if master is not None:
                     os.set_inheritable(master, False)
-            from runtime._tmptiming import mark; mark("ex forked"); data = _read_all(err_r); mark("ex child exec'd")
+            data = _read_all(err_r)
         finally:
             os.close(err_r)
             if console:
@@ -239,17 +239,16 @@ class NativeExecutor(ContainerControl):
         Raises errdefs.NotFound / InvalidArgument / PermissionDenied for exec errors (Docker's
         texts), FailedPrecondition for missing kernel features, Internal for setup failures.
         """
-        from runtime._tmptiming import mark
         linux = spec.get("linux") or {}
         bpf = compile_bpf(linux.get("seccomp"))
         _mkdir_hosts(spec)
         check_bind_sources(spec)
-        rules = device_rules(spec); mark("ex prechecks")
+        rules = device_rules(spec)
         cg = cgroups.create(linux.get("cgroupsPath") or _default_cgroups_path(spec), linux.get("resources") or {},
                             device_rules=rules)
         try:
             plan = make_plan(spec, seccomp_bpf=bpf, procs_files=cg.join_files())
-            pid_new, pid_path = _pid_ns_path(spec); mark("ex cgroup+plan")
+            pid_new, pid_path = _pid_ns_path(spec)
             pid = self._fork(plan, childmod.INIT_STEPS, pid_new=pid_new, pid_path=pid_path,
                              stdio=(stdin, stdout, stderr), tty_fd=tty_fd, cgroup_dir=cg.unified_dir())
         except BaseException:

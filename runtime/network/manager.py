@@ -27,7 +27,6 @@ import datetime
 import ipaddress
 import logging
 import os
-from runtime._tmptiming import mark
 import threading
 from dataclasses import dataclass
 
@@ -317,7 +316,6 @@ class NetworkManager:
             sb = self._state["sandboxes"].get(container_id)
             if sb is not None and kernel.is_netns(sb["path"]):
                 return sb["path"]
-            from runtime._tmptiming import mark; mark("n sandbox")
             path = self.sandbox_path(container_id)
             if os.path.exists(path):
                 kernel.delete_netns(path)
@@ -325,10 +323,9 @@ class NetworkManager:
                 kernel.create_netns(path)
             except OSError as exc:
                 raise errdefs.from_oserror(exc, f"network namespace for container {container_id}") from exc
-            mark("n netns created")
             self._state["sandboxes"][container_id] = {"path": path, "owned": True, "endpoints": {},
                                                       "ports": [], "gateway_net": None}
-            self._save(); mark("n saved1")
+            self._save()
             return path
 
     def connect(self, network, container_id, *, sandbox: str, names: list[str], aliases=(),
@@ -367,9 +364,9 @@ class NetworkManager:
                 gw4 = pool4["Gateway"]
             prefix4 = ipaddress.ip_network(pool4["Subnet"]).prefixlen if pool4 else 0
             prefix6 = ipaddress.ip_network(pool6["Subnet"]).prefixlen if v6 else 0
-            mark("n ipam"); self.links.add_veth(sb["path"], host_if, ifname, bridge=net["_bridge"], mac=mac, mtu=net["_mtu"], alias=self._alias)
+            self.links.add_veth(sb["path"], host_if, ifname, bridge=net["_bridge"], mac=mac, mtu=net["_mtu"], alias=self._alias)
             try:
-                mark("n veth"); kernel.configure_inside(sb["path"], ifname, v4=(v4, prefix4) if v4 else None, gateway4=gw4,
+                kernel.configure_inside(sb["path"], ifname, v4=(v4, prefix4) if v4 else None, gateway4=gw4,
                                         v6=(v6, prefix6) if v6 else None, gateway6=None)
             except Exception as exc:  # pyroute2's NetlinkError included: map it here, once
                 kernel.delete_inside(sb["path"], ifname)
@@ -397,8 +394,8 @@ class NetworkManager:
             sb["endpoints"][net_id] = ep
             if gw4:
                 sb["gateway_net"] = net_id
-            mark("n configured"); self._rebuild_names(net_id); mark("n names")
-            self._save(); mark("n saved2")
+            self._rebuild_names(net_id)
+            self._save()
             return {k: v for k, v in ep.items() if not k.startswith("_")}
 
     def disconnect(self, network, container_id, *, force=False) -> None:

@@ -142,9 +142,8 @@ class ContainersPart:
 
     # -- lifecycle -------------------------------------------------------------------------
     def container_create(self, name: str, body: dict[str, Any], platform: Optional[str]) -> dict[str, Any]:
-        from runtime._tmptiming import mark; mark("d create")
-        cid = self.containers.create(name or None, body); mark("d created")
-        self._container_event("create", cid); mark("d create event")
+        cid = self.containers.create(name or None, body)
+        self._container_event("create", cid)
         return {"Id": cid, "Warnings": []}
 
     def _container_event(self, action: str, cid: str, **extra: str) -> None:
@@ -192,15 +191,13 @@ class ContainersPart:
         return bool(self.containers.inspect(ident)["Config"].get("Tty"))
 
     def container_start(self, ident: str) -> None:
-        from runtime._tmptiming import mark; mark("d start")
         cid = self.containers.resolve(ident)
         stdin_fd = self._pending_stdin.pop(cid, None)
         self._starting.add(cid)  # a late `die` of the previous run must not take the new ports
         try:
             published = self._publish_ports(cid)  # a port in use fails the start, as with Docker
-            mark("d ports")
             try:
-                self.containers.start(cid, stdin_fd=stdin_fd); mark("d started")
+                self.containers.start(cid, stdin_fd=stdin_fd)
             except BaseException:
                 if published:
                     self.networks.unpublish(cid)

@@ -135,7 +135,6 @@ class ManagerNetworkHook:
                                       ipv6_address=ipam.get("IPv6Address") or None,
                                       mac_address=config.get("MacAddress") or body.get("MacAddress") or None,
                                       links=tuple(links))
-            from runtime._tmptiming import mark; mark("h connected")
             resolv = self.networks.resolv_conf(container_id, dns=tuple(host.get("Dns") or ()),
                                                dns_search=tuple(host.get("DnsSearch") or ()),
                                                dns_opt=tuple(host.get("DnsOptions") or ()))
@@ -144,7 +143,6 @@ class ManagerNetworkHook:
         except BaseException:
             self.networks.destroy_sandbox(container_id)
             raise
-        mark("h files")
         # Ports are published when the container starts and released when it stops (the
         # containers part does it), so a recreate's new container can take the old one's ports.
         return Endpoint(sandbox, hosts, resolv, settings={"Networks": self.networks.endpoints(container_id),

@@ -282,8 +282,7 @@ class Supervisor:
         return {"pid": os.getpid(), "containers": len(self.containers), **self.report}
 
     def op_start(self, conn, req, fds):
-        from runtime._tmptiming import mark; mark("sup op_start")
-        container = self._load(req["id"]); mark("sup loaded")
+        container = self._load(req["id"])
         stdin_fd = fds[0] if fds else None
         try:
             container.start(stdin_fd=stdin_fd)

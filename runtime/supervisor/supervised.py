@@ -129,8 +129,7 @@ class Supervised:
         if self.state.is_live:
             raise errdefs.NotModified("container already started")
         self._cancel(("restart_timer",))
-        from runtime._tmptiming import mark
-        stdio, close_after = self._open_output(); mark("sup output opened")
+        stdio, close_after = self._open_output()
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         stdin = stdin_fd if stdin_fd is not None else devnull
         tty = bool(stdio.pop("tty", False))
@@ -142,7 +141,7 @@ class Supervised:
                 stdio = {"stdin": stdin, "stdout": devnull, "stderr": devnull}
             else:
                 stdio["stdin"] = stdin
-            mark("sup pre-exec"); started = self.executor.start(spec, **stdio); mark("sup executor started")
+            started = self.executor.start(spec, **stdio)
         except BaseException as exc:
             for pump in self.pumps:
                 pump.close()
@@ -174,9 +173,8 @@ class Supervised:
         self.started_mono = time.monotonic()
         self.last_signal = None
         base = self.state if self.health_cfg is None else dataclasses.replace(self.state, health={})
-        self.save(st.on_started(base, pid=started.init_pid or started.pid, now=now_ns(), restart=restart)); mark("sup saved")
+        self.save(st.on_started(base, pid=started.init_pid or started.pid, now=now_ns(), restart=restart))
         self.emit("start")  # Docker says "start" for policy restarts too
-        mark("sup emitted")
         self._schedule_probe()
 
     @property
