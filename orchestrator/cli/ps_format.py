@@ -10,37 +10,10 @@ import json
 from typing import Any, Mapping
 
 from orchestrator.observe import container_from_summary
+from runtime.humanize import human_duration
 
 COLUMNS = ("NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS")
 COMMAND_WIDTH = 20
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's wording for an age (go-units HumanDuration): "About a minute", "3 hours"..."""
-    seconds = int(seconds)
-    if seconds < 1:
-        return "Less than a second"
-    if seconds == 1:
-        return "1 second"
-    if seconds < 60:
-        return f"{seconds} seconds"
-    minutes = seconds // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{seconds // 3600 // 24 // 365} years"
 
 
 def _port_host(ip: str) -> str:

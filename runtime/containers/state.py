@@ -14,6 +14,7 @@ from enum import Enum
 
 from runtime import errdefs
 from runtime.containers.timefmt import ZERO_TIME, format_ns
+from runtime.humanize import human_duration
 
 
 class Status(str, Enum):
@@ -181,30 +182,3 @@ def status_text(state: ContainerState, *, now: int, started_ns: int | None, fini
     if state.status is Status.REMOVING:
         return "Removal In Progress"
     return "Created"
-
-
-def human_duration(seconds: float) -> str:
-    """Docker's go-units HumanDuration."""
-    if seconds < 1:
-        return "Less than a second"
-    if seconds < 2:
-        return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(hours / 24 / 365)} years"

@@ -4,15 +4,13 @@ exit code is ours; `-e`, `-u` and `-w` reach the process."""
 
 import hashlib
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.integration.stack_cli import StackCLI
+
 pytestmark = pytest.mark.dockerd
 
-ROOT = Path(__file__).resolve().parents[2]
 STACK = """\
 name: execpipe
 services:
@@ -25,16 +23,9 @@ services:
 
 @pytest.fixture
 def cli(tmp_path, engine):
-    host, image = engine
     (tmp_path / "compose.yaml").write_text(STACK)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "STACKYARD_ENGINE": host, "IMAGE": image, "FROM_HOST": "passed on"}
-
-    def run(*args, stdin=b""):
-        return subprocess.run([sys.executable, "-m", "stackyard.main", *args], cwd=tmp_path, env=env,
-                              input=stdin, capture_output=True, timeout=120)
-
-    assert run("up", "-d", "--progress", "quiet").returncode == 0
+    run = StackCLI(tmp_path, *engine, FROM_HOST="passed on")
+    run("up", "-d", "--progress", "quiet", check=True)
     try:
         yield run
     finally:

@@ -5,16 +5,14 @@ a replica or an orphan, and `down` removes it."""
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from orchestrator.engine import EngineClient
+from tests.integration.stack_cli import StackCLI
 
 pytestmark = pytest.mark.dockerd
 
-ROOT = Path(__file__).resolve().parents[2]
 STACK = """\
 name: oneoff
 services:
@@ -35,17 +33,9 @@ services:
 
 @pytest.fixture
 def stack(tmp_path, engine):
-    host, image = engine
     (tmp_path / "compose.yaml").write_text(STACK)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
-           "STACKYARD_ENGINE": host, "IMAGE": image}
-
-    def cli(*args, stdin=b""):
-        return subprocess.run([sys.executable, "-m", "stackyard.main", *args], cwd=tmp_path, env=env,
-                              input=stdin, capture_output=True, timeout=120)
-
-    cli.env = env
-    client = EngineClient(host)
+    cli = StackCLI(tmp_path, *engine)
+    client = EngineClient(engine[0])
     try:
         yield cli, client
     finally:
@@ -109,8 +99,8 @@ def test_on_a_terminal_the_one_off_gets_a_tty(stack, tmp_path):
 
     cli, client = stack
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "stackyard.main", "run", "--rm", "--no-deps", "--progress",
-                             "quiet", "web", "sh", "-c", "read line; test -t 0 && echo is-a-tty; echo got-$line; exit 3"],
+    proc = subprocess.Popen(cli.argv("run", "--rm", "--no-deps", "--progress", "quiet", "web", "sh", "-c",
+                                     "read line; test -t 0 && echo is-a-tty; echo got-$line; exit 3"),
                             cwd=tmp_path, env=cli.env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     # Typed at once: the terminal keeps it until the run reads it and sends it to the container.

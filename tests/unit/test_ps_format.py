@@ -6,6 +6,7 @@ import json
 import pytest
 
 from orchestrator.cli import ps_format
+from runtime.humanize import human_duration
 
 NOW = 1_800_000_000
 
@@ -24,7 +25,7 @@ def entry(service, number, state="running", status="Up 2 minutes", ports=(), cre
     (61 * 86400, "2 months"), (800 * 86400, "2 years"),
 ])
 def test_ages_read_as_docker_writes_them(seconds, text):
-    assert ps_format.human_duration(seconds) == text
+    assert human_duration(seconds) == text
 
 
 def test_ports_published_with_their_address_and_exposed_ones_bare():
