@@ -1,8 +1,9 @@
 """Container records on disk: atomic JSON files under `<root>/containers/<id>/`.
 
     config.json      what the container is (name, Config, HostConfig, ...) — written by the manager
-    state.json       its runtime state (state.ContainerState) — the manager writes the first
-                     one at create; afterwards only the supervisor writes it
+    state.json       its runtime state (state.ContainerState) — absent means the default
+                     (created); the manager writes the first one at create only when it
+                     differs (a healthcheck); afterwards only the supervisor writes it
     supervise.json   what the supervisor needs to run it again (spec, policies) — the manager
     <id>-json.log    its logs — the supervisor
     hostname, hosts, resolv.conf — the manager, bind-mounted into the container
@@ -21,7 +22,7 @@ import shutil
 from typing import Iterator
 
 from runtime import errdefs
-from runtime.metadata.jsonfile import read_json, write_json_atomic
+from runtime.metadata.jsonfile import commit_json, discard_json, prepare_json, read_json, write_json_atomic
 from runtime.containers.state import ContainerState
 
 
@@ -75,6 +76,17 @@ class ContainerStore:
 
     def save_state(self, container_id: str, state: ContainerState) -> None:
         write_json_atomic(self.path(container_id, "state.json"), state.to_json())
+
+    def prepare_state(self, container_id: str, state: ContainerState) -> str:
+        """save_state in two halves (the supervisor fsyncs while a child sets itself up):
+        returns the fsynced temporary file that `commit_state` puts in place."""
+        return prepare_json(self.path(container_id, "state.json"), state.to_json(), ".pending")
+
+    def commit_state(self, container_id: str, prepared: str) -> None:
+        commit_json(prepared, self.path(container_id, "state.json"))
+
+    def discard_state(self, prepared: str) -> None:
+        discard_json(prepared)
 
     def load_supervise(self, container_id: str) -> dict:
         return read_json(self.path(container_id, "supervise.json"))

@@ -149,7 +149,7 @@ class NativeExecutor(ContainerControl):
 
     # -- forking -------------------------------------------------------------------------------
     def _fork(self, plan: Plan, steps: list, *, pid_new: bool, pid_path: str | None, stdio, tty_fd,
-              dumpable_off: bool = False, cgroup_dir: str | None = None) -> int:
+              dumpable_off: bool = False, cgroup_dir: str | None = None, on_forked=None) -> int:
         tty_path = None
         if tty_fd is not None and plan.terminal and steps is childmod.INIT_STEPS:
             try:
@@ -204,6 +204,8 @@ class NativeExecutor(ContainerControl):
             if dumpable_off:
                 self._sys.prctl(sc.PR_SET_DUMPABLE, 1)
         os.close(err_w)
+        if on_forked is not None:
+            on_forked(pid)  # the caller's own work while the child sets itself up (must not raise)
         master = None
         try:
             if console:
@@ -229,8 +231,12 @@ class NativeExecutor(ContainerControl):
         self._console = master
         return pid
 
-    def start(self, spec: dict, *, stdin: int, stdout: int, stderr: int, tty_fd: int | None = None) -> Started:
+    def start(self, spec: dict, *, stdin: int, stdout: int, stderr: int, tty_fd: int | None = None,
+              on_forked=None) -> Started:
         """Create and start the container of `spec`; returns once its process has exec'd.
+
+        `on_forked(pid)`, when given, is called once the child exists and before waiting for its
+        exec (the supervisor fsyncs the container's next state meanwhile); it must not raise.
 
         A terminal (`process.terminal`) uses `tty_fd` when given (a pty the caller opened);
         without it the pty is allocated in the container's own devpts and its master is
@@ -250,7 +256,8 @@ class NativeExecutor(ContainerControl):
             plan = make_plan(spec, seccomp_bpf=bpf, procs_files=cg.join_files())
             pid_new, pid_path = _pid_ns_path(spec)
             pid = self._fork(plan, childmod.INIT_STEPS, pid_new=pid_new, pid_path=pid_path,
-                             stdio=(stdin, stdout, stderr), tty_fd=tty_fd, cgroup_dir=cg.unified_dir())
+                             stdio=(stdin, stdout, stderr), tty_fd=tty_fd, cgroup_dir=cg.unified_dir(),
+                             on_forked=on_forked)
         except BaseException:
             cg.remove()
             raise

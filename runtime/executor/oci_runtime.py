@@ -137,7 +137,10 @@ class OciRuntimeExecutor(ContainerControl):
     def _bundle(self, cid: str) -> Path:
         return self.state_dir / "bundles" / cid
 
-    def start(self, spec: dict, *, stdin: int, stdout: int, stderr: int, tty_fd: int | None = None) -> Started:
+    def start(self, spec: dict, *, stdin: int, stdout: int, stderr: int, tty_fd: int | None = None,
+              on_forked=None) -> Started:
+        # `on_forked` (NativeExecutor's overlap hook) is not called: the runtime forks, not us,
+        # and the caller then records the state after start as usual.
         a = spec.get("annotations") or {}
         cid = a.get(ann.CONTAINER_ID) or os.path.basename(spec["linux"]["cgroupsPath"])
         bundle = self._bundle(cid)

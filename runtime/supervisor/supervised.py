@@ -133,6 +133,18 @@ class Supervised:
         devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         stdin = stdin_fd if stdin_fd is not None else devnull
         tty = bool(stdio.pop("tty", False))
+        base = self.state if self.health_cfg is None else dataclasses.replace(self.state, health={})
+        prepared: dict[int, tuple[st.ContainerState, str]] = {}
+
+        def prepare(pid: int) -> None:
+            # The running state is written and fsynced while the child sets itself up (the
+            # slow half of the save, off the start's critical path); it is put in place only
+            # once the child has exec'd, so nobody sees "running" for a start that fails.
+            new = st.on_started(base, pid=pid, now=now_ns(), restart=restart)
+            try:
+                prepared[pid] = (new, self.sup.store.prepare_state(self.id, new))
+            except errdefs.StackyardError:
+                pass  # saved the usual way below, which then reports the error
         try:
             # IpcMode/PidMode container:x: x's init pid now (it may have restarted since create).
             spec = resolve_joins(self.spec, self.sup.live_pid)
@@ -141,8 +153,10 @@ class Supervised:
                 stdio = {"stdin": stdin, "stdout": devnull, "stderr": devnull}
             else:
                 stdio["stdin"] = stdin
-            started = self.executor.start(spec, **stdio)
+            started = self.executor.start(spec, **stdio, on_forked=prepare)
         except BaseException as exc:
+            for _new, tmp in prepared.values():
+                self.sup.store.discard_state(tmp)
             for pump in self.pumps:
                 pump.close()
             self.pumps = []
@@ -172,8 +186,15 @@ class Supervised:
         self.sup.children[started.pid] = self.on_exit
         self.started_mono = time.monotonic()
         self.last_signal = None
-        base = self.state if self.health_cfg is None else dataclasses.replace(self.state, health={})
-        self.save(st.on_started(base, pid=started.init_pid or started.pid, now=now_ns(), restart=restart))
+        pid = started.init_pid or started.pid
+        ready = prepared.pop(pid, None)
+        for _new, tmp in prepared.values():
+            self.sup.store.discard_state(tmp)
+        if ready is not None:
+            self.state = ready[0]
+            self.sup.store.commit_state(self.id, ready[1])
+        else:  # an executor that forks itself (crun/runc) or a prepare that failed
+            self.save(st.on_started(base, pid=pid, now=now_ns(), restart=restart))
         self.emit("start")  # Docker says "start" for policy restarts too
         self._schedule_probe()
 
