@@ -184,7 +184,8 @@ class ContainerManager:
                      "restart_on_unhealthy": restarts_on_unhealthy(config.get("Labels")),
                      "name": "/" + name, "image": body.get("Image") or "", "labels": config.get("Labels") or {}}
         self.store.save_supervise(cid, supervise)
-        self.store.save_state(cid, st.ContainerState(health={"Status": "starting", "FailingStreak": 0, "Log": []} if health else None))
+        if health:  # otherwise the state is the default one, which a missing state.json means
+            self.store.save_state(cid, st.ContainerState(health={"Status": "starting", "FailingStreak": 0, "Log": []}))
         self.store.save_config(cid, record)
         return record
 
@@ -411,6 +412,11 @@ class ContainerManager:
         return {"StatusCode": reply.get("StatusCode", 0), "Error": {"Message": error} if error else None}
 
     # -- reading --------------------------------------------------------------------------
+    def record(self, cid: str) -> dict:
+        """config.json of a full container id (Name, Config, HostConfig as created or updated):
+        what callers that need no state read instead of `inspect`. Raises NotFound."""
+        return self.store.load_config(cid)
+
     def inspect(self, ref: str) -> dict:
         cid = self.resolve(ref)
         record = self.store.load_config(cid)

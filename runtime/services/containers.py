@@ -149,7 +149,7 @@ class ContainersPart:
     def _container_event(self, action: str, cid: str, **extra: str) -> None:
         """Events the daemon itself causes (the supervisor reports start, die, destroy, …)."""
         try:
-            info = self.containers.inspect(cid)
+            info = self.containers.record(cid)  # names and labels only: no state or exec lookups
         except errdefs.NotFound:
             return
         attributes = {**(info["Config"].get("Labels") or {}), "name": info["Name"].lstrip("/"),
@@ -216,7 +216,7 @@ class ContainersPart:
         """Publish the container's PortBindings unless they already are; True if this did it."""
         from runtime.services.hooks import port_bindings
         try:
-            info = self.containers.inspect(cid)
+            info = self.containers.record(cid)  # HostConfig only: no state or exec lookups
         except errdefs.NotFound:
             return False
         host = info.get("HostConfig") or {}
