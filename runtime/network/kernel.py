@@ -229,22 +229,13 @@ class Links:
             br = socket.if_nametoindex(bridge)  # an ioctl: link_lookup would dump every link
         except OSError:
             raise errdefs.NotFound(f"bridge {bridge} does not exist (run restore?)") from None
-        fd = os.open(netns_path, os.O_RDONLY)
+        from runtime.network import rtnl
+        fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            peer = {"ifname": ifname, "net_ns_fd": fd, "address": mac}
-            kw = {}
-            if mtu:
-                peer["mtu"] = mtu
-                kw["mtu"] = mtu
-            with self._lock:
-                try:
-                    # one message: the pair, the peer inside the namespace, master and up
-                    self._ipr.link("add", ifname=host_ifname, kind="veth", peer=peer, master=br,
-                                   state="up", **kw)
-                    # the kernel ignores IFLA_IFALIAS on creation: tag in a second message
-                    self._ipr.link("set", index=socket.if_nametoindex(host_ifname), ifalias=alias)
-                except Exception as exc:
-                    raise _map(exc, f"create veth {host_ifname}") from exc
+            # raw rtnetlink, not pyroute2: this runs at every container create (rtnl.py says why)
+            rtnl.add_veth(host_ifname, ifname, bridge_index=br, mac=mac, netns_fd=fd, mtu=mtu, alias=alias)
+        except OSError as exc:
+            raise _map(exc, f"create veth {host_ifname}") from exc
         finally:
             os.close(fd)
 
