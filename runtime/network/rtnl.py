@@ -32,8 +32,8 @@ _IFINFO = struct.Struct("BxHiII")    # struct ifinfomsg
 
 
 class NetlinkError(OSError):
-    def __init__(self, code: int, what: str) -> None:
-        super().__init__(code, f"{what}: {os.strerror(code)}")
+    def __init__(self, code: int, step: str) -> None:
+        super().__init__(code, f"{step}: {os.strerror(code)}")  # the caller adds which link
         self.code = code
 
 
@@ -68,7 +68,7 @@ def alias_request(ifname: str, alias: str) -> bytes:
     return _ifinfo() + _attr(IFLA_IFNAME, _name(ifname)) + _attr(IFLA_IFALIAS, alias.encode())
 
 
-def _request(sock: socket.socket, seq: int, flags: int, body: bytes, what: str) -> None:
+def _request(sock: socket.socket, seq: int, flags: int, body: bytes, step: str) -> None:
     sock.send(_HEADER.pack(_HEADER.size + len(body), RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body)
     while True:
         data = sock.recv(65536)
@@ -78,10 +78,10 @@ def _request(sock: socket.socket, seq: int, flags: int, body: bytes, what: str) 
             if kind == NLMSG_ERROR and got_seq == seq:
                 code = -struct.unpack_from("i", data, offset + _HEADER.size)[0]
                 if code:
-                    raise NetlinkError(code, what)
+                    raise NetlinkError(code, step)
                 return
             if length < _HEADER.size:
-                raise NetlinkError(errno.EBADMSG, what)
+                raise NetlinkError(errno.EBADMSG, step)
             offset += (length + 3) & ~3
 
 
@@ -93,5 +93,5 @@ def add_veth(host_ifname: str, ifname: str, *, bridge_index: int, mac: str, netn
         sock.bind((0, 0))
         _request(sock, 1, NLM_F_CREATE | NLM_F_EXCL,
                  veth_request(host_ifname, ifname, bridge_index=bridge_index, mac=mac, netns_fd=netns_fd, mtu=mtu),
-                 f"create veth {host_ifname}")
-        _request(sock, 2, 0, alias_request(host_ifname, alias), f"set the alias of {host_ifname}")
+                 "new veth pair")
+        _request(sock, 2, 0, alias_request(host_ifname, alias), "set alias")

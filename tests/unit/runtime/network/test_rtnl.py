@@ -48,5 +48,5 @@ def test_alias_request_names_the_link():
 
 
 def test_errors_carry_the_errno_as_code():
-    err = rtnl.NetlinkError(17, "create veth syv1")
+    err = rtnl.NetlinkError(17, "new veth pair")
     assert isinstance(err, OSError) and err.code == 17 and err.errno == 17
