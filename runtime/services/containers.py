@@ -188,7 +188,8 @@ class ContainersPart:
         return self.networks.endpoints(cid) or None
 
     def container_tty(self, ident: str) -> bool:
-        return bool(self.containers.inspect(ident)["Config"].get("Tty"))
+        # config.json alone: attach (every `docker run`) needs no state or exec lookups here
+        return bool(self.containers.record(self.containers.resolve(ident))["Config"].get("Tty"))
 
     def container_start(self, ident: str) -> None:
         cid = self.containers.resolve(ident)

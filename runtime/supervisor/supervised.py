@@ -140,6 +140,7 @@ class Supervised:
             # The running state is written and fsynced while the child sets itself up (the
             # slow half of the save, off the start's critical path); it is put in place only
             # once the child has exec'd, so nobody sees "running" for a start that fails.
+            # StartedAt is therefore the fork, a few ms before the exec.
             new = st.on_started(base, pid=pid, now=now_ns(), restart=restart)
             try:
                 prepared[pid] = (new, self.sup.store.prepare_state(self.id, new))
