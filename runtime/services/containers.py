@@ -375,14 +375,17 @@ class ContainersPart:
         cid = self.containers.resolve(ident)
         tty = self.container_tty(cid)
         wanted = [s for s, on in (("stdout", stdout), ("stderr", stderr)) if on]
+        if tty and wanted:
+            wanted = ["stdout"]  # a terminal has one stream: asked for both, it must not come twice
         pipes = {name: os.pipe() for name in wanted}
         try:
             if logs:
                 for name, data in self.containers.logs(cid, follow=False, stdout=stdout, stderr=stderr):
-                    os.write(pipes[name][1], data)  # small: attach --logs is for recent output
+                    # small: attach --logs is for recent output
+                    os.write((pipes.get(name) or next(iter(pipes.values())))[1], data)
             if stream and pipes:
-                self.containers.attach(cid, stdout_fd=pipes["stdout"][1] if stdout else None,
-                                       stderr_fd=pipes["stderr"][1] if stderr else None)
+                self.containers.attach(cid, stdout_fd=pipes["stdout"][1] if "stdout" in pipes else None,
+                                       stderr_fd=pipes["stderr"][1] if "stderr" in pipes else None)
         finally:
             for _, write_end in pipes.values():
                 os.close(write_end)  # the supervisor holds its own copies while it tees
