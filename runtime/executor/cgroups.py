@@ -430,7 +430,28 @@ def find(cgroups_path: str) -> CgroupHandle | None:
     handle = container_dirs(cgroups_path)
     if not os.path.isdir(handle._tracker()):
         return None
-    return handle
+    return where_members_are(handle)
+
+
+def where_members_are(handle: CgroupHandle) -> CgroupHandle:
+    """`handle` with each v1 controller's directory taken from where the container's processes
+    really are. The directories were made under the cgroups of the supervisor that started the
+    container; a supervisor started later may run in other ones (a service manager can put each
+    command in its own memory cgroup), so recomputing them from its own would miss. Unchanged
+    when no process is left to ask."""
+    pids = handle.pids()
+    layout, _own = host_layout()
+    if not pids or not layout.v1:
+        return handle
+    try:
+        actual = own_paths(_read(f"/proc/{pids[0]}/cgroup"))
+    except OSError:
+        return handle
+    paths = dict(handle.paths)
+    for ctrl, mount in layout.v1.items():
+        if ctrl in paths and ctrl in actual:
+            paths[ctrl] = _join(mount, actual[ctrl], "").rstrip("/")
+    return CgroupHandle(handle.mode, paths)
 
 
 def find_by_id(container_id: str, parent: str = "stackyard", depth: int = 3) -> CgroupHandle | None:
