@@ -25,7 +25,7 @@ from runtime.containers.store import ContainerStore, read_json, write_json_atomi
 from runtime.containers.timefmt import format_ns, now_ns
 from runtime.executor import annotations as ann
 from runtime.executor.runtimes import available_runtimes, resolve_runtime
-from runtime.executor.spec import SpecContext, build_spec
+from runtime.executor.spec import INIT_PATH_IN_CONTAINER, SpecContext, build_spec
 from runtime.supervisor.client import SupervisorClient
 from runtime.volumes.store import VolumeStore
 
@@ -168,6 +168,8 @@ class ContainerManager:
         config.setdefault("Cmd", body.get("Cmd") if body.get("Cmd") is not None else image_cfg.get("Cmd"))
         config.setdefault("Labels", {})
         args = spec["process"]["args"]
+        if host.get("Init") and args[:2] == [INIT_PATH_IN_CONTAINER, "--"]:
+            args = args[2:]  # Path and Args are the container's command, as Docker shows them, not the init's
         record = {"Id": cid, "Name": "/" + name, "Created": format_ns(now_ns()),
                   "Path": args[0], "Args": args[1:], "Config": config, "HostConfig": host,
                   "ImageID": rootfs.image_id, "HostnamePath": paths["hostname"], "HostsPath": paths["hosts"],

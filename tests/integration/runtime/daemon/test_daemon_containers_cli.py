@@ -231,3 +231,15 @@ def test_published_ports_show_everywhere_and_stay_across_stop_start(stackyard_da
             assert docker(stackyard_daemon, "port", cid, "80/tcp").stdout.strip() == first
     finally:
         docker(stackyard_daemon, "rm", "-f", cid, check=False)
+
+
+def test_a_container_with_an_init_shows_its_own_command(stackyard_daemon, image):
+    cid = docker(stackyard_daemon, "run", "-d", "--init", image, "sleep", "30").stdout.strip()
+    try:
+        assert docker(stackyard_daemon, "inspect", "-f", "{{.Path}} {{json .Args}}", cid).stdout.strip() == 'sleep ["30"]'
+        assert docker(stackyard_daemon, "ps", "--no-trunc", "-f", f"id={cid}", "--format", "{{.Command}}").stdout.strip() \
+            == '"sleep 30"'
+        # The init is still asked for; only what Path, Args and Command show is the container's own.
+        assert docker(stackyard_daemon, "inspect", "-f", "{{.HostConfig.Init}}", cid).stdout.strip() == "true"
+    finally:
+        docker(stackyard_daemon, "rm", "-f", cid, check=False)
