@@ -36,7 +36,44 @@ MAX_TCP_CONNECTIONS = 16
 # trickling a byte at a time hold a slot for ever (16 of them shut TCP DNS for everyone)
 TCP_REQUEST_DEADLINE = 5.0
 
+# Queries waiting for an upstream, bounded: without a bound, one container asking names of a
+# silent upstream as fast as it can queued work (2 s a try) for ever and grew the daemon. Past
+# a bound the client gets SERVFAIL at once, which its resolver handles like a failed upstream.
+MAX_FORWARDS_PER_CLIENT = 32
+MAX_FORWARDS = 256
+
 _forwarders = ThreadPoolExecutor(max_workers=8, thread_name_prefix="stackyard-dns-fwd")
+
+
+class ForwardSlots:
+    """Count of forwarded queries not yet answered, per client address and in all."""
+
+    def __init__(self, per_client: int, total: int):
+        self._per_client, self._total = per_client, total
+        self._lock = threading.Lock()
+        self._by_client: dict[str, int] = {}
+        self._in_flight = 0
+
+    def take(self, client: str) -> bool:
+        with self._lock:
+            mine = self._by_client.get(client, 0)
+            if mine >= self._per_client or self._in_flight >= self._total:
+                return False
+            self._by_client[client] = mine + 1
+            self._in_flight += 1
+            return True
+
+    def give_back(self, client: str) -> None:
+        with self._lock:
+            left = self._by_client.get(client, 0) - 1
+            if left > 0:
+                self._by_client[client] = left
+            else:
+                self._by_client.pop(client, None)
+            self._in_flight -= 1
+
+
+_forward_slots = ForwardSlots(MAX_FORWARDS_PER_CLIENT, MAX_FORWARDS)
 
 
 class DnsServer:
@@ -177,7 +214,18 @@ class DnsServer:
             reply.header.rcode = RCODE.NXDOMAIN
             send(reply.pack())
             return True
-        _forwarders.submit(self._forward_query, data, request, upstreams, send, tcp)
+        if not _forward_slots.take(client):
+            log.debug("dns: %s has too many queries upstream already; SERVFAIL", client)
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            send(reply.pack())
+            return True
+        try:
+            _forwarders.submit(self._forward_query, data, request, upstreams, send, tcp,
+                               client)
+        except BaseException:
+            _forward_slots.give_back(client)
+            raise
         return True
 
     def _answer(self, request, endpoints, q):
@@ -195,7 +243,13 @@ class DnsServer:
                 reply.add_answer(RR(q.qname, QTYPE.AAAA, rdata=AAAA(ep.v6), ttl=TTL))
         return reply
 
-    def _forward_query(self, data, request, upstreams, send, tcp) -> None:
+    def _forward_query(self, data, request, upstreams, send, tcp, client) -> None:
+        try:
+            self._ask_upstreams(data, request, upstreams, send, tcp)
+        finally:
+            _forward_slots.give_back(client)
+
+    def _ask_upstreams(self, data, request, upstreams, send, tcp) -> None:
         for host, port in upstreams:
             try:
                 reply = _ask_upstream(data, host, port, tcp)
