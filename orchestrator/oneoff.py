@@ -13,9 +13,13 @@ import shlex
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from orchestrator import graph as g
 from orchestrator import labels as L
 from orchestrator.engine_spec import ContainerSpec
+from orchestrator.labels import container_name
+from orchestrator.model import Stack
 from orchestrator.planner import OpType, Plan
+from orchestrator.planner.plan import Wait
 
 SLUG_LABEL = "com.docker.compose.slug"
 # The operations that make or change the service's own containers; a `run` leaves those alone
@@ -72,7 +76,7 @@ def one_off_spec(spec: ContainerSpec, stack: str, service: str, request: OneOff)
         if request.command is None:
             body.pop("Cmd", None)  # a new entrypoint does not take the service's command
     if request.environment:
-        body["Env"] = list(body.get("Env", ())) + list(request.environment)
+        body["Env"] = merge_environment(body.get("Env", ()), request.environment)
     if request.user is not None:
         body["User"] = request.user
     if request.workdir is not None:
@@ -137,6 +141,29 @@ def parse_publish(text: str) -> tuple[str, dict]:
     if not container.isdigit() or (host_port and not host_port.replace("-", "").isdigit()):
         raise ValueError(f"invalid port mapping {text!r}: ports are numbers")
     return f"{container}/{proto}", {"HostIp": host_ip, "HostPort": host_port}
+
+
+def merge_environment(service_env, overrides) -> list[str]:
+    """The service's `KEY=VALUE` list with `-e` values replacing the same keys in place and new
+    keys appended: dockerd keeps duplicate keys of one request, and C's getenv reads the first."""
+    overrides = list(overrides)
+    given = {item.partition("=")[0]: item for item in overrides}
+    merged = [given.pop(item.partition("=")[0], item) for item in service_env]
+    return merged + [item for item in overrides if given.get(item.partition("=")[0]) == item]
+
+
+def dependency_waits(stack: Stack, service: str) -> tuple[Wait, ...]:
+    """What must hold before a one-off of `service` starts: the conditions of its `depends_on`
+    (and the implicit "started" of links, network_mode and volumes_from) on every replica of
+    each dependency, as `up` would wait for them before starting the service's own container."""
+    graph = g.build_graph(stack)
+    waits = []
+    for dependency, edge in g.service_edges(graph, service):
+        other = stack.services[dependency]
+        for number in range(1, other.replicas + 1):
+            waits.append(Wait(container=other.container_name or container_name(stack.name, dependency, number),
+                              service=dependency, condition=edge["condition"], required=edge["required"]))
+    return tuple(waits)
 
 
 def plan_for_run(plan: Plan, service: str) -> Plan:

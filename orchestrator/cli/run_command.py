@@ -7,6 +7,7 @@ attaches to it before starting it so no output is lost, and exits with its exit 
 """
 
 import os
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -72,7 +73,8 @@ def register_run(app: typer.Typer, run, opts_of) -> None:
                 if not key:
                     raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="'--label'")
                 labels[key] = value
-            result = _load(opts)
+            # named on the command line, a service of an inactive profile is enabled (as Compose)
+            result = _load(opts, services=(service,))
             stack = result.stack
             if service not in stack.services:
                 raise typer.BadParameter(f'no such service: "{service}"', param_hint="'SERVICE'")
@@ -102,9 +104,40 @@ def register_run(app: typer.Typer, run, opts_of) -> None:
                     code = _failures(_execute(needed, stack, client, progress, ExecuteOptions()))
                     if code:
                         return code
+                if not no_deps:
+                    code = _await_dependencies(client, oneoff.dependency_waits(stack, service))
+                    if code:
+                        return code
                 return _run_one_off(client, spec, request)
 
         run(opts.debug, body)
+
+
+def _await_dependencies(client, waits) -> int:
+    """Wait, as `up` does before starting the service, for each dependency's condition (healthy,
+    completed successfully, started), also when the dependencies were already running; 1 after
+    printing why one that is required will not hold."""
+    from orchestrator.executor import ExecuteOptions, WaitFailed, await_condition
+
+    for wait in waits:
+        try:
+            await_condition(client, wait, timeout=ExecuteOptions().wait_timeout)
+        except WaitFailed as exc:
+            if wait.required:
+                sys.stderr.write(f"stackyard: dependency {wait.service} failed: {exc}\n")
+                return 1
+            sys.stderr.write(f"stackyard: warning: dependency {wait.service} not ready: {exc}\n")
+    return 0
+
+
+def _interrupt_on_termination() -> None:
+    """SIGTERM and SIGHUP (a cancelled CI job, a closed terminal) end an attached run like
+    Ctrl-C: the one-off is stopped and, with --rm, removed instead of left behind."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, interrupt)
 
 
 def _run_one_off(client, spec, request) -> int:
@@ -118,6 +151,7 @@ def _run_one_off(client, spec, request) -> int:
             client.start_container(container)
             sys.stdout.write(spec.name + "\n")
             return 0
+        _interrupt_on_termination()
         # Attached before the start, so not a byte of output is missed.
         sock, pending = client.attach_container(container, stdin=request.interactive, tty=request.tty)
         client.start_container(container)

@@ -123,3 +123,33 @@ def test_on_a_terminal_the_one_off_gets_a_tty(stack, tmp_path):
     assert proc.returncode == 3, output
     assert output.count(b"is-a-tty") == 1 and output.count(b"got-hello") == 1, output
     assert containers(client) == {}
+
+
+HEALTHY_STACK = """\
+name: oneoffwait
+services:
+  db:
+    image: ${IMAGE}
+    init: true
+    command: ["sh", "-c", "sleep 2; touch /tmp/ready; sleep 3600"]
+    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ready"], interval: 300ms, retries: 100}
+  web:
+    image: ${IMAGE}
+    init: true
+    depends_on:
+      db: {condition: service_healthy}
+"""
+
+
+def test_a_one_off_starts_only_once_its_dependency_is_healthy(tmp_path, engine):
+    (tmp_path / "compose.yaml").write_text(HEALTHY_STACK)
+    cli = StackCLI(tmp_path, *engine)
+    client = EngineClient(engine[0])
+    try:
+        proc = cli("run", "--rm", "-T", "--progress", "quiet", "web", "true")
+        assert proc.returncode == 0, proc.stderr
+        # the one-off ran after db's healthcheck passed, not as soon as db had started
+        assert client.inspect_container("oneoffwait-db-1")["State"]["Health"]["Status"] == "healthy"
+    finally:
+        cli("down", "-t", "1", "--progress", "quiet")
+        client.close()

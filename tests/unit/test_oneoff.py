@@ -96,3 +96,38 @@ def test_the_plan_keeps_what_the_one_off_needs_and_never_touches_the_services_co
     old = op(OpType.REMOVE_CONTAINER, "st-web-2", "web")
     reduced = oneoff.plan_for_run(Plan(stack="st", operations=(net, pull, db, web, old)), "web")
     assert [o.id for o in reduced.operations] == [net.id, pull.id, db.id]
+
+
+def test_e_values_replace_the_services_own_keys_in_place():
+    request = oneoff.OneOff(environment=("A=2", "C=3", "C=4"))
+    body = oneoff.one_off_spec(REGULAR, "st", "web", request).body
+    # one entry per key: dockerd keeps duplicates and getenv() would read the service's A=1
+    assert body["Env"] == ["A=2", "C=4"]
+
+
+def test_a_one_off_waits_for_every_replica_of_its_dependencies_as_up_would(tmp_path):
+    from orchestrator.loader import LoadOptions, load_stack
+    from orchestrator.model import Condition
+
+    (tmp_path / "compose.yaml").write_text("""\
+name: st
+services:
+  db:
+    image: busybox
+    deploy: {replicas: 2}
+    healthcheck: {test: [CMD, "true"]}
+  migrate: {image: busybox}
+  cache: {image: busybox, container_name: the-cache}
+  web:
+    image: busybox
+    depends_on:
+      db: {condition: service_healthy}
+      migrate: {condition: service_completed_successfully}
+      cache: {condition: service_started, required: false}
+""")
+    stack = load_stack(LoadOptions(cwd=str(tmp_path), environ={})).stack
+    waits = {(w.container, w.condition, w.required) for w in oneoff.dependency_waits(stack, "web")}
+    assert waits == {("st-db-1", Condition.HEALTHY, True), ("st-db-2", Condition.HEALTHY, True),
+                     ("st-migrate-1", Condition.COMPLETED_SUCCESSFULLY, True),
+                     ("the-cache", Condition.STARTED, False)}
+    assert oneoff.dependency_waits(stack, "db") == ()
