@@ -492,8 +492,9 @@ def register(app: typer.Typer, *, run) -> None:
         def body() -> int:
 
             with _observed_stack(opts, engine) as (result, client, observed):
+                # never a one-off of the service (`stackyard run`), as Compose's exec
                 target = next((c for c in observed.containers if c.service == service and c.number == index
-                               and c.state == "running"), None)
+                               and c.state == "running" and not c.oneoff), None)
                 if target is None:
                     sys.stderr.write(f'stackyard: service "{service}" has no running container {index}\n')
                     return 1

@@ -81,11 +81,22 @@ def interactive_exec(client, container: str, command: list[str], options: dict |
     return int(client.exec_inspect(created["Id"]).get("ExitCode") or 0)
 
 
+def close_input(sock) -> None:
+    """Half-close a hijacked connection: the process reads end of file, we keep its output.
+    Not over TLS: `SSLSocket.shutdown` drops the TLS layer and every later read returns raw
+    ciphertext, so there the process's input stays open (as the docker CLI leaves it)."""
+    import socket
+    import ssl
+
+    if isinstance(sock, ssl.SSLSocket):
+        return
+    sock.shutdown(socket.SHUT_WR)
+
+
 def pump_piped(sock, pending: bytes, *, stdin: bool) -> None:
     """Copy a hijacked connection without a TTY until the engine closes it: its multiplexed
     output to our stdout and stderr, and (with `stdin`) our stdin to it in a thread, closing
     its write side at our end of input while the output keeps coming."""
-    import socket
     import threading
 
     from orchestrator.engine import streams
@@ -93,13 +104,16 @@ def pump_piped(sock, pending: bytes, *, stdin: bool) -> None:
     def feed() -> None:
         try:
             while True:
-                data = os.read(sys.stdin.fileno(), 65536)
+                try:
+                    data = os.read(sys.stdin.fileno(), 65536)
+                except OSError:
+                    data = b""  # stdin closed or unreadable (`<&-`): end of input all the same
                 if not data:
                     break
                 sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
+            close_input(sock)
         except OSError:
-            pass  # the process ended first, or we have no stdin: nothing more to send
+            pass  # the process ended first: nothing more to send
 
     def received():
         if pending:
@@ -126,7 +140,6 @@ def pump_tty(sock, pending: bytes, resize) -> None:
     engine closes it; `resize(rows, columns)` tells the engine our terminal's size first."""
     import select
     import shutil
-    import socket
     import termios
     import tty
 
@@ -152,7 +165,7 @@ def pump_tty(sock, pending: bytes, resize) -> None:
             if stdin in readable:
                 data = os.read(stdin, 65536)
                 if not data:
-                    sock.shutdown(socket.SHUT_WR)  # end of input, keep reading output
+                    close_input(sock)  # end of input, keep reading output
                     sources.remove(stdin)
                 else:
                     sock.sendall(data)
