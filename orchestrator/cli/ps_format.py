@@ -47,11 +47,12 @@ def _command(command: str) -> str:
 
 
 def rows(summaries: list[Mapping[str, Any]], *, now: float, all_: bool) -> list[dict]:
-    """One JSON object per container, sorted by service and number; stopped ones with `all_`."""
+    """One JSON object per container, sorted by service and number; stopped ones and one-offs
+    (`stackyard run`) only with `all_`, as docker compose ps."""
     chosen = []
     for summary in summaries:
         observed = container_from_summary(dict(summary))
-        if all_ or observed.state == "running":
+        if all_ or (observed.state == "running" and not observed.oneoff):
             chosen.append((observed, summary))
     chosen.sort(key=lambda pair: (pair[0].service, pair[0].number, pair[0].name))
     out = []

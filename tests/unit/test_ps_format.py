@@ -49,6 +49,15 @@ def test_rows_are_sorted_by_service_and_number_and_stopped_ones_need_all():
     json.loads(ps_format.render_json(rows))
 
 
+def test_running_one_offs_are_listed_only_with_all():
+    one_off = entry("web", 1)
+    one_off["Names"] = ["/st-web-run-0123456789ab"]
+    one_off["Labels"]["com.docker.compose.oneoff"] = "True"
+    listed = [entry("web", 1), one_off]
+    assert [r["Name"] for r in ps_format.rows(listed, now=NOW, all_=False)] == ["st-web-1"]
+    assert {r["Name"] for r in ps_format.rows(listed, now=NOW, all_=True)} == {"st-web-1", "st-web-run-0123456789ab"}
+
+
 def test_the_table_has_composes_columns_and_shortens_long_commands():
     rows = ps_format.rows([entry("web", 1, command="sh -c while true; do date; sleep 1; done",
                                  ports=[{"IP": "127.0.0.1", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}])],
