@@ -65,14 +65,16 @@ def rows(summaries: list[Mapping[str, Any]], *, now: float, all_: bool) -> list[
             "Project": observed.labels.get("com.docker.compose.project", ""), "Service": observed.service,
             "Created": created, "RunningFor": human_duration(now - created) + " ago" if created else "",
             "State": observed.state, "Status": summary.get("Status") or "", "Health": observed.health or "",
-            "ExitCode": observed.exit_code, "Ports": ports_text(summary), "Publishers": publishers(summary),
+            "ExitCode": observed.exit_code or 0, "Ports": ports_text(summary), "Publishers": publishers(summary),
             "Labels": dict(observed.labels),
         })
     return out
 
 
 def render_json(entries: list[dict]) -> str:
-    return json.dumps(entries, indent=2) + "\n"
+    """One object per line, as docker compose ps --format json prints since v2.21 (so `| jq
+    .Name` reads each container)."""
+    return "".join(json.dumps(entry) + "\n" for entry in entries)
 
 
 def render_table(entries: list[dict]) -> str:

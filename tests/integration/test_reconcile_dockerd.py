@@ -86,7 +86,7 @@ def test_up_brings_the_stack_up_and_serves_on_loopback(webapp):
     assert migrate["State"]["ExitCode"] == 0
     body = urllib.request.urlopen(f"http://127.0.0.1:{run.port}/index.html", timeout=10).read()
     assert b"webapp" in body
-    ps = json.loads(run("ps", "-a", "--format", "json").stdout)
+    ps = [json.loads(line) for line in run("ps", "-a", "--format", "json").stdout.splitlines()]
     assert {row["Name"] for row in ps} == {"webapp-db-1", "webapp-migrate-1", "webapp-worker-1", "webapp-web-1"}
     web = next(row for row in ps if row["Service"] == "web")
     assert web["Ports"] == f"127.0.0.1:{run.port}->8080/tcp"

@@ -46,7 +46,9 @@ def test_rows_are_sorted_by_service_and_number_and_stopped_ones_need_all():
     rows = ps_format.rows(listed, now=NOW, all_=True)
     job = next(r for r in rows if r["Service"] == "job")
     assert job["ExitCode"] == 3 and job["RunningFor"] == "2 minutes ago" and job["Project"] == "st"
-    json.loads(ps_format.render_json(rows))
+    lines = ps_format.render_json(rows).splitlines()
+    assert [json.loads(line)["Name"] for line in lines] == [r["Name"] for r in rows]  # one object per line
+    assert next(r for r in rows if r["Service"] == "db")["ExitCode"] == 0  # running: 0, as compose
 
 
 def test_running_one_offs_are_listed_only_with_all():
