@@ -16,9 +16,8 @@ from typing import Mapping
 from orchestrator import graph as g
 from orchestrator import labels as L
 from orchestrator.engine_spec import ContainerSpec
-from orchestrator.labels import container_name
 from orchestrator.model import Stack
-from orchestrator.planner import OpType, Plan
+from orchestrator.planner import OpType, Plan, decide
 from orchestrator.planner.plan import Wait
 
 SLUG_LABEL = "com.docker.compose.slug"
@@ -153,17 +152,9 @@ def merge_environment(service_env, overrides) -> list[str]:
 
 
 def dependency_waits(stack: Stack, service: str) -> tuple[Wait, ...]:
-    """What must hold before a one-off of `service` starts: the conditions of its `depends_on`
-    (and the implicit "started" of links, network_mode and volumes_from) on every replica of
-    each dependency, as `up` would wait for them before starting the service's own container."""
-    graph = g.build_graph(stack)
-    waits = []
-    for dependency, edge in g.service_edges(graph, service):
-        other = stack.services[dependency]
-        for number in range(1, other.replicas + 1):
-            waits.append(Wait(container=other.container_name or container_name(stack.name, dependency, number),
-                              service=dependency, condition=edge["condition"], required=edge["required"]))
-    return tuple(waits)
+    """What must hold before a one-off of `service` starts: what `up` waits for before
+    starting the service's own container."""
+    return decide.dependency_waits(stack, g.build_graph(stack), service)
 
 
 def plan_for_run(plan: Plan, service: str) -> Plan:

@@ -18,7 +18,7 @@ run independent ones in parallel):
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import networkx as nx
 
@@ -341,16 +341,8 @@ class _Planner:
         return None
 
     def waits_of(self, name: str) -> tuple[Wait, ...]:
-        waits = []
-        for dependency, edge in g.service_edges(self.graph, name):
-            if dependency not in self.selected and self.options.no_deps:
-                continue
-            service = self.desired.services[dependency]
-            for number in range(1, self.options.scale.get(dependency, service.replicas) + 1):
-                waits.append(Wait(container=self.container_name(service, number),
-                                  service=dependency, condition=edge["condition"],
-                                  required=edge["required"]))
-        return tuple(waits)
+        skipped = (lambda d: d not in self.selected) if self.options.no_deps else (lambda d: False)
+        return dependency_waits(self.desired, self.graph, name, scale=self.options.scale, skipped=skipped)
 
     def needs(self, name: str) -> tuple[str, ...]:
         """Ids of the operations a container operation of `name` must follow."""
@@ -389,6 +381,22 @@ class _Planner:
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+def dependency_waits(desired: Stack, graph: nx.DiGraph, name: str, *, scale: Mapping[str, int] | None = None,
+                     skipped: Callable[[str], bool] = lambda dependency: False) -> tuple[Wait, ...]:
+    """What must hold before a container of `name` starts: each dependency's condition
+    (`depends_on`, and "started" for links, network_mode and volumes_from) on every replica,
+    except dependencies `skipped` says to leave out. Used by the planner and by `run`."""
+    waits = []
+    for dependency, edge in g.service_edges(graph, name):
+        if skipped(dependency):
+            continue
+        service = desired.services[dependency]
+        for number in range(1, (scale or {}).get(dependency, service.replicas) + 1):
+            waits.append(Wait(container=service.container_name or container_name(desired.name, dependency, number),
+                              service=dependency, condition=edge["condition"], required=edge["required"]))
+    return tuple(waits)
+
 
 def _op(op_type: OpType, target: str, cause: str, **fields_: Any) -> Operation:
     return Operation(id=operation_id(op_type, target), type=op_type, target=target, cause=cause,
